@@ -1,0 +1,46 @@
+# edgegate: `make demo` runs the demo, `make test` runs every check. Both do
+# their own set-up on a fresh Debian machine (Go 1.26 is the only prerequisite).
+
+GO       ?= go
+BIN      := bin/edgegate
+PKGS     := ./...
+# System packages the tests start for real: redis-server (shared state), goaccess (log compatibility).
+SYSDEPS  := redis-server goaccess openssl
+
+.PHONY: all build test vet staticcheck deps demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/edgegate
+
+# deps installs what the tests need and a fresh machine lacks. A missing
+# dependency must fail the run, never skip a test, so this is not optional.
+deps:
+	@missing=""; for c in redis-server goaccess openssl; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSDEPS) >/dev/null; \
+	fi
+	$(GO) mod download
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+test: deps vet staticcheck
+	$(GO) test -race -timeout 30m $(PKGS)
+
+demo: build
+	./$(BIN) demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin demo-logs

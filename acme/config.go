@@ -1,0 +1,93 @@
+// Package acme obtains and serves TLS certificates for edgegate's listeners:
+// static files, generated self-signed pairs, and certificates issued and
+// renewed over ACME with certmagic, for exactly the configured names.
+//
+// The edge's viewer listeners and the origin tier's listeners share it; it
+// knows nothing of either.
+package acme
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Config is the `certificates` block of an edge or an origin-tier listener.
+type Config struct {
+	// ACME, when set, obtains certificates for the configured names from an
+	// ACME CA (Let's Encrypt, Pebble in tests).
+	ACME *IssuerConfig `yaml:"acme"`
+	// Files are static certificate/key pairs (PEM). Each is served for the
+	// names its certificate carries.
+	Files []KeyPair `yaml:"files"`
+	// SelfSigned lists names for which a self-signed pair is generated at
+	// start, as a load balancer does for an internal listener.
+	SelfSigned []string `yaml:"self_signed"`
+	// Storage is where ACME certificates, keys and locks live:
+	// file:///var/lib/edgegate (default) or redis://host:6379/0 for a cluster.
+	Storage string `yaml:"storage"`
+}
+
+// IssuerConfig describes an ACME certificate authority account.
+type IssuerConfig struct {
+	// Directory is the CA's directory URL.
+	Directory string `yaml:"directory"`
+	// Email is the account contact, used by the CA for expiry notices.
+	Email string `yaml:"email"`
+	// TrustedRoots is a PEM file of roots to trust for the CA's own API (a
+	// private or test CA such as Pebble); system roots otherwise.
+	TrustedRoots string `yaml:"trusted_roots"`
+	// Challenges lists the enabled challenge types: http-01, tls-alpn-01.
+	Challenges []string `yaml:"challenges"`
+}
+
+// KeyPair names a PEM certificate chain file and its private key file.
+type KeyPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Challenge types understood in IssuerConfig.Challenges.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// Problem is a configuration problem at a key path relative to the
+// certificates block, so that the caller can place it in its file.
+type Problem struct {
+	Key     string
+	Message string
+}
+
+// Validate reports problems in the block. It does not touch the network.
+func (c *Config) Validate() []Problem {
+	var ps []Problem
+	for i, f := range c.Files {
+		if f.Cert == "" {
+			ps = append(ps, Problem{fmt.Sprintf("files[%d].cert", i), "missing certificate file"})
+		}
+		if f.Key == "" {
+			ps = append(ps, Problem{fmt.Sprintf("files[%d].key", i), "missing key file"})
+		}
+	}
+	if a := c.ACME; a != nil {
+		u, err := url.Parse(a.Directory)
+		if a.Directory == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+			ps = append(ps, Problem{"acme.directory", fmt.Sprintf("%q is not an https:// ACME directory URL", a.Directory)})
+		}
+		for i, ch := range a.Challenges {
+			if ch != ChallengeHTTP01 && ch != ChallengeTLSALPN01 {
+				ps = append(ps, Problem{fmt.Sprintf("acme.challenges[%d]", i), fmt.Sprintf("unknown challenge %q (use http-01 or tls-alpn-01)", ch)})
+			}
+		}
+	}
+	if s := c.Storage; s != "" && !strings.HasPrefix(s, "file://") && !strings.HasPrefix(s, "redis://") &&
+		!strings.HasPrefix(s, "rediss://") && !strings.HasPrefix(s, "redis-cluster://") {
+		ps = append(ps, Problem{"storage", fmt.Sprintf("%q: use file:///path or redis://host:port/db", s)})
+	}
+	if c.ACME == nil && len(c.Files) == 0 && len(c.SelfSigned) == 0 {
+		ps = append(ps, Problem{"", "no certificate source: set acme, files or self_signed"})
+	}
+	return ps
+}
