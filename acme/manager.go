@@ -114,12 +114,19 @@ func (m *Manager) find(name string) *tls.Certificate {
 	return nil
 }
 
+// NextProtos is the ALPN list a listener using this manager must offer:
+// HTTP/2 and HTTP/1.1, plus acme-tls/1 where TLS-ALPN-01 challenges are
+// answered (without it those challenges fail).
+func (m *Manager) NextProtos() []string {
+	return []string{"h2", "http/1.1"}
+}
+
 // TLSConfig returns a server configuration that selects certificates by SNI
 // and offers HTTP/2 and HTTP/1.1.
 func (m *Manager) TLSConfig() *tls.Config {
 	return &tls.Config{
 		GetCertificate: m.GetCertificate,
-		NextProtos:     []string{"h2", "http/1.1"},
+		NextProtos:     m.NextProtos(),
 		MinVersion:     tls.VersionTLS12,
 	}
 }
