@@ -1,0 +1,387 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Origin sends a request to the origin. The proxy supplies it (its pooled
+// transport, Host rewrite, Via and X-Forwarded-For, failover); the cache
+// calls it with the stripped request from OriginRequest, with conditional
+// headers added when it revalidates.
+type Origin func(ctx context.Context, req *http.Request) (*http.Response, error)
+
+// Options configures a Cache.
+type Options struct {
+	// Logger receives store trouble; the zero Logger discards.
+	Logger zerolog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// FetchTimeout bounds one collapsed origin fetch, body included;
+	// default 60s.
+	FetchTimeout time.Duration
+	// MaxObjectSize is the largest body stored; larger ones are streamed
+	// through unstored. Default 64 MiB.
+	MaxObjectSize int64
+	// KeepStale is how long an expired entry that has a validator stays
+	// stored, to be revalidated with a conditional request. Default 1h.
+	KeepStale time.Duration
+	// Invalidator holds invalidations; nil creates an edge-local one.
+	Invalidator *Invalidator
+}
+
+// Cache drives a Store with RFC 9111 / CloudFront semantics for a reverse
+// proxy: lookup by key and Vary, freshness, revalidation, collapsed
+// forwarding, stale serving and invalidations.
+type Cache struct {
+	store Store
+	o     Options
+	group Group[*fetchResult]
+}
+
+// New builds a Cache over a store (typically a Tiered).
+func New(store Store, o Options) *Cache {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = 60 * time.Second
+	}
+	if o.MaxObjectSize <= 0 {
+		o.MaxObjectSize = 64 << 20
+	}
+	if o.KeepStale <= 0 {
+		o.KeepStale = time.Hour
+	}
+	if o.Invalidator == nil {
+		o.Invalidator = NewInvalidator(InvalidatorOptions{Logger: o.Logger, Now: o.Now})
+	}
+	c := &Cache{store: store, o: o}
+	c.group.Timeout = o.FetchTimeout
+	o.Invalidator.addHook(c.purgeMemory)
+	return c
+}
+
+// Invalidator is the cache's invalidation record, for Run and Status.
+func (c *Cache) Invalidator() *Invalidator { return c.o.Invalidator }
+
+// Invalidate invalidates path patterns on every edge sharing the
+// Invalidator's Redis (see Invalidator.Invalidate).
+func (c *Cache) Invalidate(ctx context.Context, patterns []string) (Invalidation, error) {
+	return c.o.Invalidator.Invalidate(ctx, patterns)
+}
+
+// Wait blocks until background refreshes and fetches have finished.
+func (c *Cache) Wait() { c.group.Wait() }
+
+// Outcome is how a request was answered.
+type Outcome int
+
+const (
+	// Miss: fetched from the origin (and stored if allowed).
+	Miss Outcome = iota
+	// Hit: served fresh from the cache.
+	Hit
+	// RefreshHit: the stale entry was revalidated with a 304.
+	RefreshHit
+	// StaleHit: served stale, under stale-while-revalidate (a refresh runs
+	// in the background) or stale-if-error (the origin failed).
+	StaleHit
+	// Pass: the origin's response could not be stored and is streamed.
+	Pass
+)
+
+// String is the CloudFront x-edge-result-type for the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case Hit, StaleHit:
+		return "Hit"
+	case RefreshHit:
+		return "RefreshHit"
+	default:
+		return "Miss"
+	}
+}
+
+// Response is what to send the viewer.
+type Response struct {
+	Outcome Outcome
+	Status  int
+	Header  http.Header
+	// Body is the body to send, nil for HEAD; unset when Stream is set.
+	Body []byte
+	// Stream is the origin's body on Pass; the caller must Close it. Header
+	// is then the origin's, hop-by-hop fields included.
+	Stream io.ReadCloser
+	// Entry is the cached entry the response came from, if any.
+	Entry *Entry
+}
+
+// fetchResult is what one collapsed fetch yields: an entry every waiter can
+// use, or an unstorable response only one waiter may claim and stream.
+type fetchResult struct {
+	entry   *Entry
+	outcome Outcome
+	stream  *http.Response
+	claimed atomic.Bool
+}
+
+// claimWindow is how long an unstorable response waits for a waiter to
+// claim it before its body is closed.
+const claimWindow = 5 * time.Second
+
+// Do answers a viewer request through the cache. Requests the policy does
+// not cache are sent to the origin unchanged and streamed (Pass). Otherwise:
+// a fresh entry is a Hit; one in its stale-while-revalidate window is served
+// (StaleHit) while one background request refreshes it; a stale one is
+// revalidated (RefreshHit on 304), or served under stale-if-error when the
+// origin fails or answers 5xx; a miss fetches once for all concurrent
+// viewers of the key. A viewer leaving does not cancel a fetch others wait
+// for. An error means no response could be had from the origin (the proxy
+// maps it to 502/504).
+func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
+	if !p.Cacheable(r) {
+		resp, err := origin(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: resp.Body}, nil
+	}
+	key := Key(r, p.Key)
+	oreq := OriginRequest(ctx, r, p.Key)
+	if oreq.Method == http.MethodHead {
+		oreq.Method = http.MethodGet // fill the cache; Respond drops the body
+	}
+	e, skey := c.lookup(ctx, key, oreq)
+	if e != nil {
+		switch e.Freshness(c.o.Now()) {
+		case Fresh:
+			return c.respond(e, r, Hit), nil
+		case StaleRevalidateInBackground:
+			c.group.Background(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
+				return c.fetch(fctx, p, oreq, e, key, origin)
+			})
+			return c.respond(e, r, StaleHit), nil
+		}
+	}
+	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
+		return c.fetch(fctx, p, oreq, e, key, origin)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.entry != nil {
+		return c.respond(res.entry, r, res.outcome), nil
+	}
+	if res.claimed.CompareAndSwap(false, true) {
+		return c.pass(res.stream), nil
+	}
+	// Someone else streams the shared fetch's unstorable response (it may
+	// be personal): fetch our own copy, uncollapsed.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.FetchTimeout)
+	defer cancel()
+	res, err = c.fetch(fctx, p, oreq, e, key, origin)
+	if err != nil {
+		return nil, err
+	}
+	if res.entry != nil {
+		return c.respond(res.entry, r, res.outcome), nil
+	}
+	res.claimed.Store(true)
+	return c.pass(res.stream), nil
+}
+
+func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
+	status, h, body := Respond(e, r, c.o.Now())
+	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
+}
+
+func (c *Cache) pass(resp *http.Response) *Response {
+	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: resp.Body}
+}
+
+// lookup finds the entry for a request, following a Vary index, and drops
+// an invalidated one. skey is the store key the entry lives (or would live)
+// at, which also keys collapsed forwarding.
+func (c *Cache) lookup(ctx context.Context, key string, oreq *http.Request) (e *Entry, skey string) {
+	skey = key
+	e, err := c.store.Get(ctx, key)
+	if err != nil {
+		c.logStoreErr(err, "get")
+		return nil, skey
+	}
+	if e.Kind == KindVary {
+		skey = VaryKey(key, e.VaryFields, oreq.Header)
+		if e, err = c.store.Get(ctx, skey); err != nil {
+			c.logStoreErr(err, "get variant")
+			return nil, skey
+		}
+	}
+	if e.Kind != KindResponse {
+		return nil, skey
+	}
+	if c.o.Invalidator.Invalidated(e.Path, e.RequestTime) {
+		_ = c.store.Delete(ctx, skey)
+		return nil, skey
+	}
+	return e, skey
+}
+
+func (c *Cache) logStoreErr(err error, op string) {
+	if !errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled) {
+		c.o.Logger.Warn().Err(err).Str("op", op).Msg("cache: store failed")
+	}
+}
+
+// fetch asks the origin once, revalidating stale when it has a validator.
+// fctx bounds the exchange and the body read; an unstorable response
+// outlives it, its body tied to its own context closed with the body.
+func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale *Entry, key string, origin Origin) (*fetchResult, error) {
+	octx, ocancel := context.WithCancel(context.WithoutCancel(fctx))
+	stop := context.AfterFunc(fctx, ocancel)
+	detached := false
+	defer func() {
+		if !detached {
+			stop()
+			ocancel()
+		}
+	}()
+	req := oreq.Clone(octx)
+	if stale != nil && stale.HasValidator() {
+		Conditional(req, stale)
+	}
+	reqTime := c.o.Now()
+	resp, err := origin(octx, req)
+	respTime := c.o.Now()
+	if err != nil {
+		if stale != nil && stale.StaleIfErrorAllowed(respTime) {
+			return &fetchResult{entry: stale, outcome: StaleHit}, nil
+		}
+		return nil, fmt.Errorf("origin fetch: %w", err)
+	}
+	if stale != nil && resp.StatusCode == http.StatusNotModified && req.Header.Get("If-None-Match")+req.Header.Get("If-Modified-Since") != "" {
+		drain(resp.Body)
+		n, d, ok := Freshen(stale, p, req, resp.Header, reqTime, respTime)
+		if !ok {
+			return c.fetch(fctx, p, oreq, nil, key, origin)
+		}
+		if d.Store {
+			c.put(octx, key, oreq, n)
+		}
+		return &fetchResult{entry: n, outcome: RefreshHit}, nil
+	}
+	if stale != nil && resp.StatusCode >= 500 && stale.StaleIfErrorAllowed(respTime) {
+		drain(resp.Body)
+		return &fetchResult{entry: stale, outcome: StaleHit}, nil
+	}
+	d := p.Decide(req, resp.StatusCode, resp.Header, respTime)
+	if d.Store {
+		body, complete, err := readBody(resp, c.o.MaxObjectSize)
+		if err != nil {
+			drain(resp.Body)
+			return nil, fmt.Errorf("origin fetch: read body: %w", err) // a partial body is never stored
+		}
+		if complete {
+			drain(resp.Body)
+			e := NewEntry(resp.StatusCode, resp.Header, body, d, req.URL.Path, reqTime, respTime)
+			c.put(octx, key, oreq, e)
+			return &fetchResult{entry: e, outcome: Miss}, nil
+		}
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	}
+	// Unstorable: hand the live response to one waiter.
+	if !stop() {
+		resp.Body.Close()
+		return nil, fmt.Errorf("origin fetch: %w", fctx.Err())
+	}
+	detached = true
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: ocancel}
+	res := &fetchResult{stream: resp, outcome: Pass}
+	time.AfterFunc(claimWindow, func() {
+		if res.claimed.CompareAndSwap(false, true) {
+			resp.Body.Close()
+		}
+	})
+	return res, nil
+}
+
+// put stores an entry under its key, or under its variant key with a Vary
+// index at the primary key.
+func (c *Cache) put(ctx context.Context, key string, oreq *http.Request, e *Entry) {
+	ttl := e.StorageTTL(c.o.Now(), c.o.KeepStale)
+	if ttl <= 0 {
+		return
+	}
+	if len(e.VaryFields) > 0 {
+		idx := &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
+			Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl}
+		c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
+		key = VaryKey(key, e.VaryFields, oreq.Header)
+	}
+	if err := c.store.Set(ctx, key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
+		c.logStoreErr(err, "set")
+	}
+}
+
+// purgeMemory drops from the memory tier the entries an invalidation covers,
+// in the background; it only frees memory early, since lookups check
+// invalidations anyway.
+func (c *Cache) purgeMemory(inv Invalidation) {
+	var m *Memory
+	switch s := c.store.(type) {
+	case *Memory:
+		m = s
+	case *Tiered:
+		m = s.Local()
+	default:
+		return
+	}
+	go m.DeleteFunc(func(_ string, e *Entry) bool { return c.o.Invalidator.Covers(inv, e.Path, e.RequestTime) })
+}
+
+// readBody reads up to limit bytes. complete is false when the body is
+// larger (what was read is returned so the caller can stream the rest); an
+// error, or fewer bytes than Content-Length promised, is an error.
+func readBody(resp *http.Response, limit int64) (body []byte, complete bool, err error) {
+	if resp.ContentLength > limit {
+		return nil, false, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(body)) > limit {
+		return body, false, nil
+	}
+	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+		return nil, false, fmt.Errorf("got %d of %d bytes: %w", len(body), resp.ContentLength, io.ErrUnexpectedEOF)
+	}
+	return body, true, nil
+}
+
+func drain(b io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(b, 64<<10))
+	b.Close()
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}

@@ -1,0 +1,234 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configures the Redis tier.
+type RedisOptions struct {
+	// Prefix starts every key; default "edgegate:cache:".
+	Prefix string
+	// ChunkSize splits bodies larger than it into chunks; default 512 KiB.
+	ChunkSize int
+	// MaxObjectSize is the largest body stored; default 64 MiB.
+	MaxObjectSize int64
+	// Now stamps Expires; time.Now when nil.
+	Now func() time.Time
+}
+
+// Redis is the shared tier. An entry is one metadata key holding the
+// encoded entry and, for a body above ChunkSize, a generation id, chunk count,
+// length and CRC of chunks stored under keys of that generation. A writer
+// stores all chunks of a new generation first, then switches the metadata
+// key with one SET, so a reader sees the old object or the new one, never a
+// mix; a reader that loses a race with a rewrite finds a chunk missing or
+// the CRC wrong and reports a miss. Keys use a hash tag, so one object's keys
+// share a Redis Cluster slot and MGET works there too.
+type Redis struct {
+	rdb redis.UniversalClient
+	o   RedisOptions
+}
+
+// chunkGrace keeps chunks a little longer than their metadata, so a reader
+// that got the metadata just before it expired still finds the chunks.
+const chunkGrace = 30 * time.Second
+
+// chunkBatch is how many chunks one MGET asks for.
+const chunkBatch = 8
+
+// NewRedis builds the Redis tier on a client the caller owns.
+func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
+	if o.Prefix == "" {
+		o.Prefix = "edgegate:cache:"
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 512 << 10
+	}
+	if o.MaxObjectSize <= 0 {
+		o.MaxObjectSize = 64 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Redis{rdb: rdb, o: o}
+}
+
+// objectKey hashes the cache key (which may be kilobytes long) into a short
+// hash-tagged Redis key.
+func (s *Redis) objectKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return s.o.Prefix + "{" + hex.EncodeToString(sum[:]) + "}"
+}
+
+func metaKey(obj string) string { return obj + ":m" }
+
+func chunkKey(obj, gen string, i int) string { return obj + ":c:" + gen + ":" + strconv.Itoa(i) }
+
+// redisMeta is the decoded metadata value.
+type redisMeta struct {
+	gen     string
+	chunks  int
+	bodyLen int
+	crc     uint32
+	entry   Entry
+}
+
+func encodeMeta(m *redisMeta, e *Entry) []byte {
+	b := appendString(nil, m.gen)
+	b = binary.AppendUvarint(b, uint64(m.chunks))
+	b = binary.AppendUvarint(b, uint64(m.bodyLen))
+	b = binary.BigEndian.AppendUint32(b, m.crc)
+	if m.chunks > 0 {
+		cp := *e
+		cp.Body = nil
+		e = &cp
+	}
+	enc, _ := e.MarshalBinary()
+	return append(b, enc...)
+}
+
+func decodeMeta(v []byte) (*redisMeta, error) {
+	d := decoder{b: v}
+	m := &redisMeta{gen: d.string(), chunks: int(d.uvarint()), bodyLen: int(d.uvarint())}
+	if d.err == nil && len(d.b) < 4 {
+		d.fail("truncated crc")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	m.crc = binary.BigEndian.Uint32(d.b)
+	if err := m.entry.UnmarshalBinary(d.b[4:]); err != nil {
+		return nil, err
+	}
+	if m.chunks < 0 || m.bodyLen < 0 || (m.chunks == 0 && len(m.entry.Body) != m.bodyLen) {
+		return nil, fmt.Errorf("%w: inconsistent chunk count %d / length %d", ErrCorrupt, m.chunks, m.bodyLen)
+	}
+	return m, nil
+}
+
+// Get reads the entry at key. A missing, partly written or corrupt object
+// is ErrNotFound; a Redis failure is any other error.
+func (s *Redis) Get(ctx context.Context, key string) (*Entry, error) {
+	obj := s.objectKey(key)
+	v, err := s.rdb.Get(ctx, metaKey(obj)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis cache get: %w", err)
+	}
+	m, err := decodeMeta(v)
+	if err != nil {
+		return nil, fmt.Errorf("redis cache get: %w: %w", ErrNotFound, err)
+	}
+	if m.chunks == 0 {
+		return &m.entry, nil
+	}
+	if m.chunks > int(s.o.MaxObjectSize/int64(max(s.o.ChunkSize, 1)))+1 || m.bodyLen > int(s.o.MaxObjectSize) {
+		return nil, fmt.Errorf("redis cache get: %w: %w: %d chunks", ErrNotFound, ErrCorrupt, m.chunks)
+	}
+	body := make([]byte, 0, m.bodyLen)
+	for i := 0; i < m.chunks; i += chunkBatch {
+		keys := make([]string, 0, chunkBatch)
+		for j := i; j < min(i+chunkBatch, m.chunks); j++ {
+			keys = append(keys, chunkKey(obj, m.gen, j))
+		}
+		vals, err := s.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis cache get chunks: %w", err)
+		}
+		for _, cv := range vals {
+			str, ok := cv.(string)
+			if !ok || len(body)+len(str) > m.bodyLen {
+				return nil, fmt.Errorf("redis cache get: %w: chunk missing or overlong (object rewritten or expired)", ErrNotFound)
+			}
+			body = append(body, str...)
+		}
+	}
+	if len(body) != m.bodyLen || crc32.ChecksumIEEE(body) != m.crc {
+		return nil, fmt.Errorf("redis cache get: %w: %w: body length or checksum mismatch", ErrNotFound, ErrCorrupt)
+	}
+	m.entry.Body = body
+	return &m.entry, nil
+}
+
+// Set stores e at key for ttl; a body above MaxObjectSize is ErrTooLarge.
+func (s *Redis) Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error {
+	if ttl <= 0 {
+		return nil
+	}
+	if int64(len(e.Body)) > s.o.MaxObjectSize {
+		return fmt.Errorf("redis cache set: body of %d bytes over %d: %w", len(e.Body), s.o.MaxObjectSize, ErrTooLarge)
+	}
+	obj := s.objectKey(key)
+	cp := *e
+	cp.Expires = s.o.Now().Add(ttl)
+	m := &redisMeta{bodyLen: len(e.Body), crc: crc32.ChecksumIEEE(e.Body)}
+	if len(e.Body) > s.o.ChunkSize {
+		var g [8]byte
+		_, _ = rand.Read(g[:])
+		m.gen = hex.EncodeToString(g[:])
+		m.chunks = (len(e.Body) + s.o.ChunkSize - 1) / s.o.ChunkSize
+		pipe := s.rdb.Pipeline()
+		for i := 0; i < m.chunks; i++ {
+			part := e.Body[i*s.o.ChunkSize : min((i+1)*s.o.ChunkSize, len(e.Body))]
+			pipe.Set(ctx, chunkKey(obj, m.gen, i), part, ttl+chunkGrace)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("redis cache set chunks: %w", err)
+		}
+	}
+	old, err := s.rdb.SetArgs(ctx, metaKey(obj), encodeMeta(m, &cp), redis.SetArgs{TTL: ttl, Get: true}).Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis cache set: %w", err)
+	}
+	s.dropChunks(ctx, obj, old)
+	return nil
+}
+
+// dropChunks unlinks the chunks of a replaced or deleted generation; a
+// reader still on it sees a missing chunk and reports a miss.
+func (s *Redis) dropChunks(ctx context.Context, obj string, oldMeta []byte) {
+	if len(oldMeta) == 0 {
+		return
+	}
+	m, err := decodeMeta(oldMeta)
+	if err != nil || m.chunks == 0 {
+		return
+	}
+	keys := make([]string, m.chunks)
+	for i := range keys {
+		keys[i] = chunkKey(obj, m.gen, i)
+	}
+	_ = s.rdb.Unlink(ctx, keys...).Err() // best effort: they expire anyway
+}
+
+// Delete removes key and its chunks.
+func (s *Redis) Delete(ctx context.Context, key string) error {
+	obj := s.objectKey(key)
+	old, err := s.rdb.GetDel(ctx, metaKey(obj)).Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis cache delete: %w", err)
+	}
+	s.dropChunks(ctx, obj, old)
+	return nil
+}
+
+// Ping checks that Redis answers; Tiered uses it to notice a comeback.
+func (s *Redis) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis cache ping: %w", err)
+	}
+	return nil
+}

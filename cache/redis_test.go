@@ -1,0 +1,142 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/internal/testredis"
+	"github.com/redis/go-redis/v9"
+)
+
+func redisClient(t testing.TB, s *testredis.Server) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRedisStoreChunks(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redisClient(t, srv)
+	s := NewRedis(rdb, RedisOptions{ChunkSize: 1000, MaxObjectSize: 100_000})
+	ctx := context.Background()
+	for _, n := range []int{0, 10, 1000, 1001, 5500} {
+		e := sampleEntry()
+		e.Body = bytes.Repeat([]byte{byte(n)}, n)
+		key := "k" + strings.Repeat("x", n%7)
+		if err := s.Set(ctx, key, e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, key)
+		if err != nil || !bytes.Equal(got.Body, e.Body) || got.Header.Get("Content-Type") != "text/html" || got.Expires.IsZero() {
+			t.Fatalf("size %d: %v", n, err)
+		}
+	}
+	if _, err := s.Get(ctx, "absent"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	big := sampleEntry()
+	big.Body = make([]byte, 100_001)
+	if err := s.Set(ctx, "big", big, time.Minute); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the object limit: %v", err)
+	}
+	// Keys carry TTLs, chunks a little longer than the metadata.
+	keys, _ := rdb.Keys(ctx, "*").Result()
+	for _, k := range keys {
+		ttl, _ := rdb.PTTL(ctx, k).Result()
+		if ttl <= 0 || ttl > time.Minute+chunkGrace {
+			t.Fatalf("key %s ttl %s", k, ttl)
+		}
+	}
+	// A rewrite drops the old generation's chunks.
+	e := sampleEntry()
+	e.Body = make([]byte, 3000)
+	_ = s.Set(ctx, "rw", e, time.Minute)
+	before, _ := rdb.Keys(ctx, "*:c:*").Result()
+	_ = s.Set(ctx, "rw", e, time.Minute)
+	after, _ := rdb.Keys(ctx, "*:c:*").Result()
+	if len(after) != len(before) {
+		t.Fatalf("old chunks kept: %d then %d", len(before), len(after))
+	}
+	_ = s.Delete(ctx, "rw")
+	if _, err := s.Get(ctx, "rw"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("deleted")
+	}
+	// Damage: a missing chunk or a corrupt metadata value is a miss.
+	_ = s.Set(ctx, "dmg", e, time.Minute)
+	chunks, _ := rdb.Keys(ctx, strings.ReplaceAll(s.objectKey("dmg"), "{", `\{`)+":c:*").Result()
+	if len(chunks) != 3 {
+		t.Fatalf("chunks %v", chunks)
+	}
+	rdb.Del(ctx, chunks[1])
+	if _, err := s.Get(ctx, "dmg"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing chunk: %v", err)
+	}
+	rdb.Set(ctx, metaKey(s.objectKey("dmg")), "garbage", time.Minute)
+	if _, err := s.Get(ctx, "dmg"); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt metadata: %v", err)
+	}
+}
+
+// TestRedisNoTornReads rewrites one chunked object with alternating bodies
+// while readers check every read is one whole body or a miss.
+func TestRedisNoTornReads(t *testing.T) {
+	srv := testredis.Start(t)
+	s := NewRedis(redisClient(t, srv), RedisOptions{ChunkSize: 512})
+	ctx := context.Background()
+	bodies := [][]byte{bytes.Repeat([]byte("a"), 4000), bytes.Repeat([]byte("b"), 3000)}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		for i := range 150 {
+			e := sampleEntry()
+			e.Body = bodies[i%2]
+			if err := s.Set(ctx, "hot", e, time.Minute); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var hits, misses int
+	var mu sync.Mutex
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				e, err := s.Get(ctx, "hot")
+				mu.Lock()
+				switch {
+				case errors.Is(err, ErrNotFound):
+					misses++
+				case err != nil:
+					t.Error(err)
+				case !bytes.Equal(e.Body, bodies[0]) && !bytes.Equal(e.Body, bodies[1]):
+					t.Errorf("torn read of %d bytes", len(e.Body))
+				default:
+					hits++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d whole reads, %d misses during rewrites", hits, misses)
+	if hits == 0 {
+		t.Fatal("no read succeeded")
+	}
+}

@@ -1,0 +1,135 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/internal/testredis"
+	"github.com/rs/zerolog"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTiered(t testing.TB, srv *testredis.Server, log *syncBuffer) *Tiered {
+	t.Helper()
+	var remote Store
+	if srv != nil {
+		remote = NewRedis(redisClient(t, srv), RedisOptions{ChunkSize: 1024})
+	}
+	var w zerolog.Logger
+	if log != nil {
+		w = zerolog.New(log)
+	}
+	return NewTiered(newMemory(t, 1<<20), remote, TieredOptions{Logger: w, RetryInterval: 50 * time.Millisecond})
+}
+
+// TestTieredTwoEdges: a fill on one edge is a hit on another sharing Redis,
+// copied into the second edge's memory tier.
+func TestTieredTwoEdges(t *testing.T) {
+	srv := testredis.Start(t)
+	a, b := newTiered(t, srv, nil), newTiered(t, srv, nil)
+	ctx := context.Background()
+	e := sampleEntry()
+	e.Body = bytes.Repeat([]byte("z"), 5000) // chunked
+	if err := a.Set(ctx, "k", e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, "k")
+	if err != nil || !bytes.Equal(got.Body, e.Body) {
+		t.Fatalf("edge b: %v", err)
+	}
+	if _, err := b.Local().Get(ctx, "k"); err != nil {
+		t.Fatal("remote hit not promoted to memory")
+	}
+	_ = a.Delete(ctx, "k")
+	if _, err := a.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("delete")
+	}
+}
+
+// TestTieredRedisOutage kills Redis mid-load: callers see no error and keep
+// their memory hits; Redis is used again once it is back.
+func TestTieredRedisOutage(t *testing.T) {
+	srv := testredis.Start(t)
+	log := &syncBuffer{}
+	a := newTiered(t, srv, log)
+	b := newTiered(t, srv, nil)
+	ctx := context.Background()
+	var errs atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := fmt.Sprintf("w%d-%d", w, i%50)
+				if err := a.Set(ctx, k, sampleEntry(), time.Minute); err != nil {
+					errs.Add(1)
+				}
+				if _, err := a.Get(ctx, k); err != nil {
+					errs.Add(1) // memory always has it
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	srv.Kill()
+	waitFor(t, "outage noticed", func() bool { return !a.RemoteUp() })
+	time.Sleep(200 * time.Millisecond)
+	srv.Restart()
+	waitFor(t, "remote used again", func() bool { return a.RemoteUp() })
+	_ = a.Set(ctx, "after", sampleEntry(), time.Minute)
+	close(stop)
+	wg.Wait()
+	if n := errs.Load(); n != 0 {
+		t.Fatalf("%d errors reached callers", n)
+	}
+	waitFor(t, "fill after restart visible on edge b", func() bool {
+		_, err := b.Get(ctx, "after")
+		return err == nil
+	})
+	out := log.String()
+	if !bytes.Contains([]byte(out), []byte("memory only")) || !bytes.Contains([]byte(out), []byte("answers again")) {
+		t.Fatalf("log lacks outage and recovery:\n%s", out)
+	}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
