@@ -156,22 +156,30 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: resp.Body}, nil
 	}
 	key := Key(r, p.Key)
-	oreq := OriginRequest(ctx, r, p.Key)
-	if oreq.Method == http.MethodHead {
-		oreq.Method = http.MethodGet // fill the cache; Respond drops the body
+	var prepared *http.Request
+	originReq := func() *http.Request { // built only off the plain hit path
+		if prepared == nil {
+			prepared = OriginRequest(ctx, r, p.Key)
+			if prepared.Method == http.MethodHead {
+				prepared.Method = http.MethodGet // fill the cache; Respond drops the body
+			}
+		}
+		return prepared
 	}
-	e, skey := c.lookup(ctx, key, oreq)
+	e, skey := c.lookup(ctx, key, originReq)
 	if e != nil {
 		switch e.Freshness(c.o.Now()) {
 		case Fresh:
 			return c.respond(e, r, Hit), nil
 		case StaleRevalidateInBackground:
+			oreq := originReq()
 			c.group.Background(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
 				return c.fetch(fctx, p, oreq, e, key, origin)
 			})
 			return c.respond(e, r, StaleHit), nil
 		}
 	}
+	oreq := originReq()
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
 		return c.fetch(fctx, p, oreq, e, key, origin)
 	})
@@ -211,7 +219,7 @@ func (c *Cache) pass(resp *http.Response) *Response {
 // lookup finds the entry for a request, following a Vary index, and drops
 // an invalidated one. skey is the store key the entry lives (or would live)
 // at, which also keys collapsed forwarding.
-func (c *Cache) lookup(ctx context.Context, key string, oreq *http.Request) (e *Entry, skey string) {
+func (c *Cache) lookup(ctx context.Context, key string, originReq func() *http.Request) (e *Entry, skey string) {
 	skey = key
 	e, err := c.store.Get(ctx, key)
 	if err != nil {
@@ -219,7 +227,7 @@ func (c *Cache) lookup(ctx context.Context, key string, oreq *http.Request) (e *
 		return nil, skey
 	}
 	if e.Kind == KindVary {
-		skey = VaryKey(key, e.VaryFields, oreq.Header)
+		skey = VaryKey(key, e.VaryFields, originReq().Header)
 		if e, err = c.store.Get(ctx, skey); err != nil {
 			c.logStoreErr(err, "get variant")
 			return nil, skey
