@@ -113,9 +113,11 @@ func (o Outcome) String() string {
 
 // Response is what to send the viewer.
 type Response struct {
+	// Outcome is how the response was obtained, for logs and X-Cache.
 	Outcome Outcome
-	Status  int
-	Header  http.Header
+	// Status and Header are what to send (Header with Age on cached ones).
+	Status int
+	Header http.Header
 	// Body is the body to send, nil for HEAD; unset when Stream is set.
 	Body []byte
 	// Stream is the origin's body on Pass; the caller must Close it. Header
@@ -190,7 +192,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return c.respond(res.entry, r, res.outcome), nil
 	}
 	if res.claimed.CompareAndSwap(false, true) {
-		return c.pass(res.stream), nil
+		return c.pass(res.stream, r), nil
 	}
 	// Someone else streams the shared fetch's unstorable response (it may
 	// be personal): fetch our own copy, uncollapsed.
@@ -204,7 +206,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return c.respond(res.entry, r, res.outcome), nil
 	}
 	res.claimed.Store(true)
-	return c.pass(res.stream), nil
+	return c.pass(res.stream, r), nil
 }
 
 func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
@@ -212,8 +214,15 @@ func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
 	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
 }
 
-func (c *Cache) pass(resp *http.Response) *Response {
-	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: resp.Body}
+// pass hands over an unstorable origin response; a HEAD viewer (whose miss
+// was fetched with GET) gets no body.
+func (c *Cache) pass(resp *http.Response, r *http.Request) *Response {
+	body := resp.Body
+	if r.Method == http.MethodHead {
+		body.Close()
+		body = http.NoBody
+	}
+	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body}
 }
 
 // lookup finds the entry for a request, following a Vary index, and drops

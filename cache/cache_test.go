@@ -143,17 +143,19 @@ func TestDoCollapsedForwarding(t *testing.T) {
 	})
 	c := newCache(t, clk, nil)
 	var wg sync.WaitGroup
+	var entered atomic.Int64
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			entered.Add(1)
 			if _, body := do(t, c, pol, o, "GET", "https://e.com/hot"); body != "shared" {
 				t.Errorf("body %q", body)
 			}
 		}()
 	}
-	waitFor(t, "origin reached", func() bool { return o.calls.Load() == 1 })
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "origin reached and all viewers in", func() bool { return o.calls.Load() == 1 && entered.Load() == 20 })
+	time.Sleep(100 * time.Millisecond) // from entered to waiting on the shared fetch
 	close(release)
 	wg.Wait()
 	if n := o.calls.Load(); n != 1 {
@@ -206,9 +208,14 @@ func TestDoRevalidate(t *testing.T) {
 func TestDoStaleWhileRevalidate(t *testing.T) {
 	clk := &clock{t: t0}
 	var version atomic.Int64
+	refresh := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		v := version.Add(1)
+		if v == 2 {
+			<-refresh // hold the background refresh until the stale hits are checked
+		}
 		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
-		fmt.Fprintf(w, "v%d", version.Add(1))
+		fmt.Fprintf(w, "v%d", v)
 	})
 	c := newCache(t, clk, nil)
 	do(t, c, pol, o, "GET", "https://e.com/s")
@@ -218,6 +225,7 @@ func TestDoStaleWhileRevalidate(t *testing.T) {
 			t.Fatalf("stale-while-revalidate: %v %q", resp.Outcome, body)
 		}
 	}
+	close(refresh)
 	c.Wait()
 	if resp, body := do(t, c, pol, o, "GET", "https://e.com/s"); resp.Outcome != Hit || body != "v2" {
 		t.Fatalf("after background refresh: %v %q", resp.Outcome, body)
@@ -360,6 +368,9 @@ func TestDoSetCookieNotShared(t *testing.T) {
 	wg.Wait()
 	if resp, _ := do(t, c, pol, o, "GET", "https://e.com/login"); resp.Outcome != Pass {
 		t.Fatal("Set-Cookie response was stored")
+	}
+	if resp, body := do(t, c, pol, o, "HEAD", "https://e.com/login"); resp.Outcome != Pass || body != "" {
+		t.Fatalf("HEAD pass: %v %q", resp.Outcome, body)
 	}
 }
 

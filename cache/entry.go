@@ -21,7 +21,10 @@ const (
 // Entry is one stored response. Entries handed out by a Store are shared:
 // treat them as read-only and Clone before changing one.
 type Entry struct {
-	Kind   Kind
+	// Kind tells a response from a Vary index.
+	Kind Kind
+	// Status, Header and Body are the stored response; Header is without
+	// hop-by-hop fields and Body is always complete.
 	Status int
 	Header http.Header
 	Body   []byte

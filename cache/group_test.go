@@ -19,11 +19,13 @@ func TestGroupCollapses(t *testing.T) {
 		return 42, nil
 	}
 	var wg sync.WaitGroup
+	var entered atomic.Int64
 	results := make(chan int, 20)
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			entered.Add(1)
 			v, _, err := g.Do(context.Background(), "k", fetch)
 			if err != nil {
 				t.Error(err)
@@ -31,8 +33,8 @@ func TestGroupCollapses(t *testing.T) {
 			results <- v
 		}()
 	}
-	waitFor(t, "fetch started", func() bool { return calls.Load() == 1 })
-	time.Sleep(20 * time.Millisecond) // let the others join
+	waitFor(t, "fetch started, all callers in", func() bool { return calls.Load() == 1 && entered.Load() == 20 })
+	time.Sleep(100 * time.Millisecond) // from entered to joined
 	close(release)
 	wg.Wait()
 	close(results)
@@ -51,10 +53,11 @@ func TestGroupCollapses(t *testing.T) {
 func TestGroupDetached(t *testing.T) {
 	g := Group[string]{Timeout: 2 * time.Second}
 	started := make(chan struct{})
+	var startOnce sync.Once
 	release := make(chan struct{})
 	var fetchErr atomic.Value
 	fetch := func(ctx context.Context) (string, error) {
-		close(started)
+		startOnce.Do(func() { close(started) })
 		select {
 		case <-release:
 			return "ok", nil

@@ -31,10 +31,15 @@ const MaxInvalidationPaths = 3000
 
 // Invalidation is one invalidation request and its state.
 type Invalidation struct {
-	ID         string    `json:"id"`
-	Paths      []string  `json:"paths"`
+	// ID is CloudFront-like: 14 upper-case letters and digits.
+	ID string `json:"id"`
+	// Paths are the patterns, each starting with "/".
+	Paths []string `json:"paths"`
+	// CreateTime is when the invalidation was made, on the issuing edge's
+	// clock; entries fetched before it (less Skew) are invalid.
 	CreateTime time.Time `json:"create_time"`
-	Status     string    `json:"status,omitempty"`
+	// Status is InProgress or Completed.
+	Status string `json:"status,omitempty"`
 }
 
 // InvalidatorOptions configures an Invalidator.

@@ -80,14 +80,17 @@ func TestInvalidatorLocal(t *testing.T) {
 	}
 }
 
-// TestInvalidatorCluster: an invalidation on one edge is in force on another
-// sharing Redis within a second, and Completed once both applied it.
+// TestInvalidatorCluster: an invalidation on one edge reaches another
+// sharing Redis by Pub/Sub, is Completed once both applied it, and reaches
+// an edge that joins later through the log.
 func TestInvalidatorCluster(t *testing.T) {
 	srv := testredis.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// The log is polled only at start, so what reaches a running edge came
+	// through Pub/Sub, which delivers in milliseconds.
 	mk := func(node string) *Invalidator {
-		v := NewInvalidator(InvalidatorOptions{Redis: redisClient(t, srv), Node: node, Heartbeat: 100 * time.Millisecond, PollInterval: 200 * time.Millisecond})
+		v := NewInvalidator(InvalidatorOptions{Redis: redisClient(t, srv), Node: node, Heartbeat: 100 * time.Millisecond, PollInterval: time.Hour})
 		go v.Run(ctx)
 		return v
 	}
@@ -101,11 +104,7 @@ func TestInvalidatorCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	waitFor(t, "edge b applies", func() bool { return b.Invalidated("/images/x.png", before) })
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("edge b applied after %s", d)
-	}
 	waitFor(t, "completed", func() bool {
 		s, err := a.Status(ctx, inv.ID)
 		return err == nil && s.Status == Completed
