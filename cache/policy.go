@@ -156,7 +156,11 @@ func neverStored(status int) bool {
 //     is the classic leak, so we take the conservative rule (as Varnish and
 //     Fastly do by default), MinTTL or not;
 //   - a response with no freshness left and no validator to revalidate with
-//     is not stored: no request could ever use it.
+//     is not stored: no request could ever use it;
+//   - stale serving needs the origin's explicit stale-while-revalidate or
+//     stale-if-error; must-revalidate, proxy-revalidate and an honoured
+//     no-cache forbid it, while the proxy-revalidate that s-maxage implies
+//     (RFC 9111 §5.2.2.10) yields to those explicit directives.
 func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now time.Time) Decision {
 	cc := parseCacheControl(h)
 	no := func(reason string) Decision { return Decision{Reason: reason} }
