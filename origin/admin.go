@@ -1,0 +1,117 @@
+package origin
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+)
+
+// TargetGroupHealth is a target group's health, as GET /targets returns it.
+type TargetGroupHealth struct {
+	Name      string `json:"name"`
+	Protocol  string `json:"protocol"`
+	Algorithm string `json:"algorithm"`
+	// FailOpen is true when no target is routable (every one unhealthy), so
+	// that work goes to all of them.
+	FailOpen bool           `json:"fail_open"`
+	Targets  []TargetHealth `json:"targets"`
+}
+
+// TargetHealth is one target's health.
+type TargetHealth struct {
+	Address string `json:"address"`
+	State   string `json:"state"` // initial | healthy | unhealthy
+	// Reason is ALB's reason code: Elb.InitialHealthChecking,
+	// Target.Timeout, Target.ResponseCodeMismatch, Target.FailedHealthChecks.
+	Reason      string     `json:"reason,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Outstanding int64      `json:"outstanding"`
+	LastCheck   *time.Time `json:"last_check,omitempty"`
+	Since       time.Time  `json:"since"`
+}
+
+// TargetHealth returns the health of every target, in config order.
+func (s *Server) TargetHealth() []TargetGroupHealth {
+	out := make([]TargetGroupHealth, 0, len(s.groups))
+	for _, g := range s.groups {
+		gh := TargetGroupHealth{Name: g.cfg.Name, Protocol: g.cfg.Protocol, Algorithm: g.cfg.Algorithm, FailOpen: true}
+		for _, t := range g.targets {
+			t.mu.Lock()
+			th := TargetHealth{Address: t.addr, State: t.currentState(), Reason: t.reason, Description: t.description,
+				Outstanding: t.outstanding.Load(), Since: t.since.UTC()}
+			if !t.lastCheck.IsZero() {
+				lc := t.lastCheck.UTC()
+				th.LastCheck = &lc
+			}
+			t.mu.Unlock()
+			if th.State != StateUnhealthy {
+				gh.FailOpen = false
+			}
+			gh.Targets = append(gh.Targets, th)
+		}
+		out = append(out, gh)
+	}
+	return out
+}
+
+// adminServer serves /healthz, /targets and /metrics.
+func (s *Server) adminServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.draining.Load() {
+			// Tell an upstream health check to stop sending new work.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /targets", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			TargetGroups []TargetGroupHealth `json:"target_groups"`
+		}{s.TargetHealth()})
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = s.metrics.write(w, s.healthGauges())
+	})
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// healthGauges computes the gauges derived from target state.
+func (s *Server) healthGauges() []gaugeSample {
+	var out []gaugeSample
+	for _, g := range s.groups {
+		healthy, unhealthy := int64(0), int64(0)
+		for _, t := range g.targets {
+			v := int64(0)
+			switch t.currentState() {
+			case StateHealthy:
+				v = 1
+				healthy++
+			case StateUnhealthy:
+				unhealthy++
+			}
+			labels := []string{"target_group", g.cfg.Name, "target", t.addr}
+			out = append(out,
+				gaugeSample{mTargetHealthy, labels, v},
+				gaugeSample{mTargetOutstanding, labels, t.outstanding.Load()})
+		}
+		out = append(out,
+			gaugeSample{mHealthyTargets, []string{"target_group", g.cfg.Name}, healthy},
+			gaugeSample{mUnhealthyTargets, []string{"target_group", g.cfg.Name}, unhealthy})
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+package origin
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgegate/edgegate/origin/accesslog"
+)
+
+// Target health states, named as ALB names them.
+const (
+	StateInitial   = "initial"   // not checked yet: receives work
+	StateHealthy   = "healthy"   // receives work
+	StateUnhealthy = "unhealthy" // receives no new work, unless the whole group is unhealthy (fail open)
+)
+
+// target is one HOST:PORT of a target group.
+type target struct {
+	addr string
+	// state is StateInitial, StateHealthy or StateUnhealthy; read without
+	// the lock on every pick.
+	state atomic.Value
+	// outstanding counts requests in flight (HTTP) or open connections
+	// (TCP/TLS), for least_outstanding_requests and /targets.
+	outstanding atomic.Int64
+
+	mu          sync.Mutex
+	oks, fails  int       // consecutive results
+	reason      string    // ALB reason code of the state, e.g. Target.Timeout
+	description string    // the last failure in words
+	lastCheck   time.Time // zero before the first check
+	since       time.Time // when the state last changed
+}
+
+func newTarget(addr string) *target {
+	t := &target{addr: addr, since: time.Now(), reason: "Elb.InitialHealthChecking"}
+	t.state.Store(StateInitial)
+	return t
+}
+
+func (t *target) currentState() string { return t.state.Load().(string) }
+
+// targetGroup is the runtime of a TargetGroup: its targets, balancing and
+// the connections to them.
+type targetGroup struct {
+	cfg     TargetGroup
+	targets []*target
+	next    atomic.Uint64 // round-robin counter
+	dialer  *net.Dialer
+	// tlsHandshake bounds the TLS handshake with TLS and HTTPS targets.
+	tlsHandshake time.Duration
+	metrics      *metrics
+	// transport carries requests to HTTP and HTTPS groups' targets.
+	transport http.RoundTripper
+}
+
+func newTargetGroup(cfg TargetGroup, to Timeouts, m *metrics) *targetGroup {
+	g := &targetGroup{
+		cfg:          cfg,
+		dialer:       &net.Dialer{Timeout: to.Connect.D(), KeepAlive: 30 * time.Second},
+		tlsHandshake: to.TLSHandshake.D(),
+		metrics:      m,
+	}
+	for _, a := range cfg.Targets {
+		g.targets = append(g.targets, newTarget(a))
+	}
+	if !streamGroup(cfg.Protocol) {
+		g.transport = newGroupTransport(g, to)
+	}
+	return g
+}
+
+// pick chooses a target for new work, skipping those in tried. Targets that
+// are not unhealthy are preferred; when none is left the group fails open
+// and picks among all untried targets, as ALB does when every target is
+// unhealthy. It returns nil only when every target has been tried.
+func (g *targetGroup) pick(tried []*target) *target {
+	cands := make([]*target, 0, len(g.targets))
+	for _, t := range g.targets {
+		if t.currentState() != StateUnhealthy && !slices.Contains(tried, t) {
+			cands = append(cands, t)
+		}
+	}
+	if len(cands) == 0 {
+		for _, t := range g.targets {
+			if !slices.Contains(tried, t) {
+				cands = append(cands, t)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	start := int(g.next.Add(1)-1) % len(cands)
+	if g.cfg.Algorithm != AlgorithmLeastOutstanding {
+		return cands[start]
+	}
+	// Least outstanding: the fewest in flight, ties broken in round-robin
+	// order so that an idle group still spreads its work.
+	best := cands[start]
+	for i := 1; i < len(cands); i++ {
+		c := cands[(start+i)%len(cands)]
+		if c.outstanding.Load() < best.outstanding.Load() {
+			best = c
+		}
+	}
+	return best
+}
+
+// connectStream opens a connection to a target for a TCP or TLS listener,
+// with TLS to the target for TLS groups. Nothing has been sent yet, so a
+// target that refuses is skipped and the next one tried. The chosen
+// target's outstanding count is raised; the caller lowers it when done.
+func (g *targetGroup) connectStream(ctx context.Context, serverName string) (*target, net.Conn, string, error) {
+	var tried []*target
+	var lastErr error
+	reason := accesslog.ReasonTargetConnectionError
+	for range len(g.targets) {
+		t := g.pick(tried)
+		if t == nil {
+			break
+		}
+		tried = append(tried, t)
+		t.outstanding.Add(1)
+		c, r, err := g.dial(ctx, t, serverName)
+		if err == nil {
+			return t, c, "", nil
+		}
+		t.outstanding.Add(-1)
+		g.metrics.add(mTargetConnectErrors, 1, "target_group", g.cfg.Name, "target", t.addr)
+		lastErr, reason = err, r
+	}
+	if len(tried) > 0 {
+		lastErr = fmt.Errorf("target %s: %w", tried[len(tried)-1].addr, lastErr)
+	}
+	return lastTarget(tried), nil, reason, fmt.Errorf("target group %s: %w", g.cfg.Name, lastErr)
+}
+
+func lastTarget(ts []*target) *target {
+	if len(ts) == 0 {
+		return nil
+	}
+	return ts[len(ts)-1]
+}
+
+func (g *targetGroup) dial(ctx context.Context, t *target, serverName string) (net.Conn, string, error) {
+	c, err := g.dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, accesslog.ReasonTargetConnectionError, err
+	}
+	if g.cfg.Protocol != ProtocolTLS {
+		return c, "", nil
+	}
+	tc := tls.Client(c, targetTLSConfig(serverName, nil))
+	hctx, cancel := context.WithTimeout(ctx, g.tlsHandshake)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, accesslog.ReasonTargetTLSNegotiationError, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, "", nil
+}
+
+// targetTLSConfig is TLS towards targets. Like ALB and NLB, the load
+// balancer does not verify target certificates: targets sit on a private
+// network and commonly use self-signed certificates; the traffic is
+// encrypted, the target is trusted by its configured address.
+func targetTLSConfig(serverName string, nextProtos []string) *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: true, // see the comment above: ALB semantics
+		ServerName:         serverName,
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         nextProtos,
+	}
+}
+
+// isDialError reports a failure to connect, when nothing was sent to the
+// target, so that the request may safely go to another.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
