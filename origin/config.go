@@ -272,6 +272,9 @@ func LoadConfig(path string) (*Config, error) {
 // resolvePaths makes relative paths relative to dir, so a config works from
 // any working directory.
 func (c *Config) resolvePaths(dir string) {
+	if d, err := filepath.Abs(dir); err == nil {
+		dir = d // absolute, so that a later change of directory cannot break them
+	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -37,6 +37,14 @@ type edgeEnv struct {
 
 func startEdgeEnv(t *testing.T, repl ...string) *edgeEnv {
 	t.Helper()
+	e, path := newEdgeEnv(t, repl...)
+	e.started(t, runServer(t, path))
+	return e
+}
+
+// newEdgeEnv starts the targets and writes the config.
+func newEdgeEnv(t *testing.T, repl ...string) (*edgeEnv, string) {
+	t.Helper()
 	e := &edgeEnv{dir: t.TempDir()}
 	e.pki = newTestPKI(t, e.dir)
 	e.a = startApp(t, "a", "127.0.0.2", nil)
@@ -51,7 +59,14 @@ func startEdgeEnv(t *testing.T, repl ...string) *edgeEnv {
 		`"127.0.0.2:7000", "127.0.0.3:7000"`, fmt.Sprintf("%q, %q", e.echoA, e.echoB),
 		`"127.0.0.1:9902"`, `"127.0.0.1:0"`,
 	}, repl...)
-	e.srv = runServer(t, exampleConfig(t, e.dir, "origin-edge.yaml", repl...))
+	return e, exampleConfig(t, e.dir, "origin-edge.yaml", repl...)
+}
+
+// started notes the running server's addresses and waits for every
+// target to be healthy.
+func (e *edgeEnv) started(t *testing.T, srv *Server) {
+	t.Helper()
+	e.srv = srv
 	addrs := e.srv.Addrs()
 	e.http, e.https, e.tls = addrs[0].String(), addrs[1].String(), addrs[2].String()
 	e.admin = e.srv.AdminAddr().String()
@@ -60,7 +75,6 @@ func startEdgeEnv(t *testing.T, repl ...string) *edgeEnv {
 	waitState(t, e.srv, "app", e.b.addr, StateHealthy)
 	waitState(t, e.srv, "stream", e.echoA, StateHealthy)
 	waitState(t, e.srv, "stream", e.echoB, StateHealthy)
-	return e
 }
 
 func TestHTTPSMutualTLS(t *testing.T) {
