@@ -9,9 +9,9 @@ import (
 
 // TargetGroupHealth is a target group's health, as GET /targets returns it.
 type TargetGroupHealth struct {
-	Name      string `json:"name"`
-	Protocol  string `json:"protocol"`
-	Algorithm string `json:"algorithm"`
+	Name      string `json:"name"`      // the target group's name
+	Protocol  string `json:"protocol"`  // HTTP, HTTPS, TCP or TLS
+	Algorithm string `json:"algorithm"` // round_robin or least_outstanding_requests
 	// FailOpen is true when no target is routable (every one unhealthy), so
 	// that work goes to all of them.
 	FailOpen bool           `json:"fail_open"`
@@ -20,15 +20,15 @@ type TargetGroupHealth struct {
 
 // TargetHealth is one target's health.
 type TargetHealth struct {
-	Address string `json:"address"`
-	State   string `json:"state"` // initial | healthy | unhealthy
+	Address string `json:"address"` // HOST:PORT
+	State   string `json:"state"`   // initial | healthy | unhealthy
 	// Reason is ALB's reason code: Elb.InitialHealthChecking,
 	// Target.Timeout, Target.ResponseCodeMismatch, Target.FailedHealthChecks.
 	Reason      string     `json:"reason,omitempty"`
-	Description string     `json:"description,omitempty"`
-	Outstanding int64      `json:"outstanding"`
-	LastCheck   *time.Time `json:"last_check,omitempty"`
-	Since       time.Time  `json:"since"`
+	Description string     `json:"description,omitempty"` // the last failure in words
+	Outstanding int64      `json:"outstanding"`           // requests (HTTP) or connections (TCP/TLS) in flight
+	LastCheck   *time.Time `json:"last_check,omitempty"`  // nil before the first check
+	Since       time.Time  `json:"since"`                 // when State last changed
 }
 
 // TargetHealth returns the health of every target, in config order.

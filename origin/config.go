@@ -14,6 +14,7 @@ import (
 
 // Config is an origin-tier configuration file.
 type Config struct {
+	// Origin is the file's single top-level key.
 	Origin Settings `yaml:"origin"`
 
 	doc *yamlconf.Document
@@ -22,11 +23,11 @@ type Config struct {
 // Settings are the load balancer: its listeners, target groups, logs, admin
 // listener and timeouts.
 type Settings struct {
-	Listeners    []Listener    `yaml:"listeners"`
-	TargetGroups []TargetGroup `yaml:"target_groups"`
-	Logs         LogSettings   `yaml:"logs"`
-	Admin        AdminSettings `yaml:"admin"`
-	Timeouts     Timeouts      `yaml:"timeouts"`
+	Listeners    []Listener    `yaml:"listeners"`     // at least one
+	TargetGroups []TargetGroup `yaml:"target_groups"` // at least one
+	Logs         LogSettings   `yaml:"logs"`          // access logs
+	Admin        AdminSettings `yaml:"admin"`         // /healthz, /targets, /metrics
+	Timeouts     Timeouts      `yaml:"timeouts"`      // socket bounds and the drain
 }
 
 // Listener protocols, as ALB (HTTP, HTTPS) and NLB (TCP, TLS) name them.
@@ -39,6 +40,7 @@ const (
 
 // Listener accepts connections on a port and applies its default action.
 type Listener struct {
+	// Protocol is HTTP, HTTPS, TCP or TLS.
 	Protocol string `yaml:"protocol"`
 	// Port is required; 0 picks a free port (tests), see Server.Addrs.
 	Port *int `yaml:"port"`
@@ -78,8 +80,8 @@ type Redirect struct {
 // SNIRoute forwards connections whose SNI matches ServerName, exactly or as
 // a leading "*." wildcard of one label.
 type SNIRoute struct {
-	ServerName string `yaml:"server_name"`
-	Forward    string `yaml:"forward"`
+	ServerName string `yaml:"server_name"` // a.example.com or *.example.com
+	Forward    string `yaml:"forward"`     // target group name
 }
 
 // Mutual TLS modes.
@@ -105,6 +107,7 @@ const (
 
 // TargetGroup is a set of targets behind a listener.
 type TargetGroup struct {
+	// Name is what listeners forward to: letters, digits, - and _.
 	Name string `yaml:"name"`
 	// Protocol is how the load balancer talks to the targets: HTTP or HTTPS
 	// behind HTTP(S) listeners, TCP or TLS behind TCP and TLS listeners.

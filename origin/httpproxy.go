@@ -119,7 +119,7 @@ func newHTTPHandler(l *listener) *httpHandler {
 			Transport:      l.group.transport,
 			ModifyResponse: h.modifyResponse,
 			ErrorHandler:   h.proxyError,
-			ErrorLog:       log.New(zerologWriter{l.log}, "", 0),
+			ErrorLog:       log.New(listenerLog{l}, "", 0),
 		}
 	}
 	return h

@@ -88,7 +88,7 @@ func newListener(s *Server, idx int, lc Listener, groups map[string]*targetGroup
 			ReadHeaderTimeout: to.ReadHeader.D(),
 			IdleTimeout:       to.Idle.D(),
 			MaxHeaderBytes:    int(to.MaxHeaderBytes),
-			ErrorLog:          log.New(zerologWriter{l.log}, "", 0),
+			ErrorLog:          log.New(listenerLog{l}, "", 0),
 			ConnState:         l.connState,
 			// TLSConfig stays nil: connections arrive with their handshake
 			// done, and a nil TLSConfig makes Serve set up HTTP/2 for those
@@ -428,10 +428,11 @@ func (cs *connSet) wait(ctx context.Context) bool {
 	}
 }
 
-// zerologWriter turns net/http's error log lines into zerolog warnings.
-type zerologWriter struct{ log zerolog.Logger }
+// listenerLog turns net/http's error log lines into zerolog warnings of the
+// listener (read at each line: the listener is named once bound).
+type listenerLog struct{ l *listener }
 
-func (w zerologWriter) Write(p []byte) (int, error) {
-	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+func (w listenerLog) Write(p []byte) (int, error) {
+	w.l.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }

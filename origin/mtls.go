@@ -201,7 +201,7 @@ func handshakeReason(err error) string {
 	case errors.As(err, &rev):
 		return accesslog.ReasonClientCertificateRevoked
 	case errors.As(err, &x509.UnknownAuthorityError{}):
-		return accesslog.ReasonClientCertificateUntrust
+		return accesslog.ReasonClientCertificateUntrusted
 	case errors.As(err, &inv) && inv.Reason == x509.Expired:
 		return accesslog.ReasonClientCertificateExpired
 	case errors.As(err, &inv), errors.As(err, &x509.HostnameError{}):

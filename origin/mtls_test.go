@@ -87,7 +87,7 @@ func TestHTTPSMutualTLS(t *testing.T) {
 		reason string
 	}{
 		{"no certificate", nil, accesslog.ReasonClientCertificateMissing},
-		{"another CA", e.pki.stranger, accesslog.ReasonClientCertificateUntrust},
+		{"another CA", e.pki.stranger, accesslog.ReasonClientCertificateUntrusted},
 		{"expired", e.pki.expired, accesslog.ReasonClientCertificateExpired},
 		{"revoked", e.pki.revoked, accesslog.ReasonClientCertificateRevoked},
 	}

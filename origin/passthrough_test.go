@@ -3,8 +3,12 @@ package origin
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgegate/edgegate/internal/pki"
 )
@@ -72,6 +76,20 @@ func TestTCPPassthrough(t *testing.T) {
 		} else if r.App != first.App || r.Remote != first.Remote {
 			t.Fatalf("keep-alive request %d went to %s from %s; the first went to %s from %s", i, r.App, r.Remote, first.App, first.Remote)
 		}
+	}
+
+	// Bytes that are not TLS still reach the default group untouched: the
+	// app's TLS server answers them with its plain-text complaint.
+	c, err := net.DialTimeout("tcp", lb, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+	reply, _ := io.ReadAll(c)
+	c.Close()
+	if !strings.Contains(string(reply), "Client sent an HTTP request to an HTTPS server") {
+		t.Errorf("plain text through the passthrough listener got %q", reply)
 	}
 
 	// The ClientHello's SNI routes to another group.

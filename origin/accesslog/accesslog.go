@@ -68,19 +68,19 @@ const (
 // Error reasons written in field 21. Names follow ALB's vocabulary where it
 // has one.
 const (
-	ReasonTargetConnectionError     = "TargetConnectionError"     // no connection to any target
-	ReasonTargetTLSNegotiationError = "TargetTLSNegotiationError" // TLS to a TLS/HTTPS target failed
-	ReasonTargetResponseTimeout     = "TargetResponseTimeout"     // target silent past the response timeout
-	ReasonTargetResponseError       = "TargetResponseError"       // target closed or broke the response
-	ReasonClientClosed              = "ClientClosedConnection"    // client left before the response (status 460)
-	ReasonClientTLSNegotiationError = "ClientTLSNegotiationError" // client TLS handshake failed
-	ReasonClientCertificateMissing  = "ClientCertificateMissing"  // mutual TLS: no certificate
-	ReasonClientCertificateUntrust  = "ClientCertificateUntrusted"
-	ReasonClientCertificateExpired  = "ClientCertificateExpired"
-	ReasonClientCertificateRevoked  = "ClientCertificateRevoked"
-	ReasonClientCertificateInvalid  = "ClientCertificateInvalid" // other verification failures
-	ReasonIdleTimeout               = "IdleTimeout"              // TCP/TLS connection idle past tcp_idle
-	ReasonShutdown                  = "Shutdown"                 // closed when a graceful shutdown ran out of time
+	ReasonTargetConnectionError      = "TargetConnectionError"      // no connection to any target
+	ReasonTargetTLSNegotiationError  = "TargetTLSNegotiationError"  // TLS to a TLS/HTTPS target failed
+	ReasonTargetResponseTimeout      = "TargetResponseTimeout"      // target silent past the response timeout
+	ReasonTargetResponseError        = "TargetResponseError"        // target closed or broke the response
+	ReasonClientClosed               = "ClientClosedConnection"     // client left before the response (status 460)
+	ReasonClientTLSNegotiationError  = "ClientTLSNegotiationError"  // client TLS handshake failed
+	ReasonClientCertificateMissing   = "ClientCertificateMissing"   // mutual TLS: no certificate
+	ReasonClientCertificateUntrusted = "ClientCertificateUntrusted" // mutual TLS: not from the trust store's CAs
+	ReasonClientCertificateExpired   = "ClientCertificateExpired"
+	ReasonClientCertificateRevoked   = "ClientCertificateRevoked"
+	ReasonClientCertificateInvalid   = "ClientCertificateInvalid" // other verification failures
+	ReasonIdleTimeout                = "IdleTimeout"              // TCP/TLS connection idle past tcp_idle
+	ReasonShutdown                   = "Shutdown"                 // closed when a graceful shutdown ran out of time
 )
 
 // fieldsLine names the fields in order; a constant so the package holds no
@@ -105,7 +105,8 @@ func quoted(i int) bool {
 	return false
 }
 
-// Record is one access log line.
+// Record is one access log line; its fields are those of the format
+// above, in the same order.
 type Record struct {
 	Type     string
 	Time     time.Time
