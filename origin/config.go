@@ -93,10 +93,13 @@ const (
 // MutualTLS is a listener's client certificate check, as ALB's mutual TLS
 // "verify" mode: a client without a certificate chaining to the trust
 // store, or with an expired or revoked one, is refused in the handshake.
+//
+// The trust store and CRL are read when the load balancer starts (New);
+// restart it to take a new CRL into account.
 type MutualTLS struct {
-	Mode       string `yaml:"mode"`        // off | verify
+	Mode       string `yaml:"mode"`        // off | verify (default verify when the block is present)
 	TrustStore string `yaml:"trust_store"` // PEM file of CA certificates
-	CRL        string `yaml:"crl"`         // optional PEM or DER file of revocation lists
+	CRL        string `yaml:"crl"`         // optional PEM or DER file of revocation lists, signed by trust store CAs
 }
 
 // Target group protocols and algorithms.

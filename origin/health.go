@@ -69,12 +69,6 @@ func (c *checker) run(ctx context.Context, wg *sync.WaitGroup) {
 			}
 		})
 	}
-	if c.client != nil {
-		go func() {
-			<-ctx.Done()
-			c.client.CloseIdleConnections()
-		}()
-	}
 }
 
 // checkAddr is where the target's checks go: its own port or the
