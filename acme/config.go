@@ -38,7 +38,16 @@ type IssuerConfig struct {
 	// private or test CA such as Pebble); system roots otherwise.
 	TrustedRoots string `yaml:"trusted_roots"`
 	// Challenges lists the enabled challenge types: http-01, tls-alpn-01.
+	// Empty means both.
 	Challenges []string `yaml:"challenges"`
+	// HTTPPort is the port on which the CA validates HTTP-01 challenges and
+	// on which the pre-check fetches its token: 80 (RFC 8555) unless a test
+	// CA such as Pebble is configured to use the edge's other HTTP port.
+	HTTPPort int `yaml:"http_port"`
+	// TLSPort is the port on which the CA validates TLS-ALPN-01 challenges
+	// (443 unless a test CA is configured otherwise); the pre-check uses it
+	// when http-01 is off.
+	TLSPort int `yaml:"tls_port"`
 }
 
 // KeyPair names a PEM certificate chain file and its private key file.
@@ -75,6 +84,12 @@ func (c *Config) Validate() []Problem {
 		u, err := url.Parse(a.Directory)
 		if a.Directory == "" || err != nil || u.Scheme != "https" || u.Host == "" {
 			ps = append(ps, Problem{"acme.directory", fmt.Sprintf("%q is not an https:// ACME directory URL", a.Directory)})
+		}
+		if a.HTTPPort < 0 || a.HTTPPort > 65535 {
+			ps = append(ps, Problem{"acme.http_port", fmt.Sprintf("%d is not a TCP port", a.HTTPPort)})
+		}
+		if a.TLSPort < 0 || a.TLSPort > 65535 {
+			ps = append(ps, Problem{"acme.tls_port", fmt.Sprintf("%d is not a TCP port", a.TLSPort)})
 		}
 		for i, ch := range a.Challenges {
 			if ch != ChallengeHTTP01 && ch != ChallengeTLSALPN01 {

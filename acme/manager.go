@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/rs/zerolog"
 )
@@ -23,6 +26,10 @@ type Options struct {
 	// no SNI or an unknown one, as a load balancer's default certificate
 	// does. The edge leaves it off so that unknown names get a TLS alert.
 	FallbackToFirst bool
+	// Resolver is a DNS server (HOST:PORT) through which the pre-check
+	// resolves a name before ordering it, so that it sees what the CA will
+	// see; the system resolver when empty. The edge passes edge.resolver.
+	Resolver string
 	// Logger receives operational messages.
 	Logger zerolog.Logger
 }
@@ -33,18 +40,31 @@ type Manager struct {
 	names  map[string]bool
 	mu     sync.RWMutex
 	static []*tls.Certificate
+
+	// ACME part; nil magic when certificates.acme is not configured.
+	magic     *certmagic.Config
+	cache     *certmagic.Cache
+	issuer    *certmagic.ACMEIssuer
+	acmeNames map[string]bool // configured names no static file covers
+	tlsALPN   bool
+	pre       *precheck
+	stop      context.CancelFunc
+	closers   []func()
+	closeOnce sync.Once
 }
 
 // ErrUnknownName is returned by GetCertificate for a name that is not
 // configured; the TLS handshake then fails with an alert.
 var ErrUnknownName = errors.New("no certificate for this server name")
 
-// NewManager loads static and self-signed certificates. ACME issuance is
-// started by the ACME part of this package where configured.
+// NewManager loads static and self-signed certificates and, where
+// certificates.acme is configured, starts managing every configured name
+// that no static certificate covers: it loads certificates from storage and
+// orders missing ones in the background (ctx bounds only the set-up).
 func NewManager(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 	m := &Manager{opts: opts, names: make(map[string]bool)}
 	for _, n := range opts.Names {
-		m.names[strings.ToLower(n)] = true
+		m.names[normalize(n)] = true
 	}
 	for _, f := range cfg.Files {
 		c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
@@ -67,25 +87,52 @@ func NewManager(ctx context.Context, cfg Config, opts Options) (*Manager, error)
 		c.Leaf = leaf.Cert
 		m.static = append(m.static, &c)
 		for _, n := range cfg.SelfSigned {
-			m.names[strings.ToLower(n)] = true
+			m.names[normalize(n)] = true
 		}
 	}
 	if cfg.ACME != nil {
-		return nil, fmt.Errorf("certificates.acme: ACME issuance is not built yet; use certificates.files")
+		if err := m.startACME(ctx, cfg); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("certificates.acme: %w", err)
+		}
 	}
 	return m, nil
 }
 
-// Covers reports whether some loaded certificate carries name.
+func normalize(name string) string {
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
+// Covers reports whether some loaded certificate carries name: a static
+// one, or an ACME certificate already in memory.
 func (m *Manager) Covers(name string) bool {
-	return m.find(strings.ToLower(name)) != nil
+	name = normalize(name)
+	if m.find(name) != nil {
+		return true
+	}
+	return m.magic != nil && m.acmeNames[name] && len(m.cache.AllMatchingCertificates(name)) > 0
 }
 
 // GetCertificate chooses the certificate for the handshake's SNI name, for
-// use as tls.Config.GetCertificate.
+// use as tls.Config.GetCertificate. ACME certificates come from memory
+// only: a handshake never places an order (no on-demand TLS), and a
+// TLS-ALPN-01 validation handshake is answered only for an ACME-managed
+// name.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if name != "" && (len(m.names) == 0 || m.names[name] || m.opts.FallbackToFirst) {
+	name := normalize(hello.ServerName)
+	known := name != "" && (len(m.names) == 0 || m.names[name])
+	if known && m.magic != nil && m.acmeNames[name] {
+		if slices.Contains(hello.SupportedProtos, precheckALPN) {
+			return m.pre.tlsCert(hello.Context(), name)
+		}
+		if m.tlsALPN && slices.Contains(hello.SupportedProtos, acmeTLS1) {
+			return m.magic.GetCertificate(hello)
+		}
+		if c, err := m.magic.GetCertificate(hello); err == nil {
+			return c, nil
+		}
+	}
+	if known || (name != "" && m.opts.FallbackToFirst) {
 		if c := m.find(name); c != nil {
 			return c, nil
 		}
@@ -99,6 +146,9 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	}
 	if name == "" {
 		return nil, fmt.Errorf("TLS client sent no server name (SNI): %w", ErrUnknownName)
+	}
+	if known {
+		return nil, fmt.Errorf("server name %q: certificate not obtained yet: %w", name, ErrUnknownName)
 	}
 	return nil, fmt.Errorf("server name %q: %w", name, ErrUnknownName)
 }
@@ -118,6 +168,9 @@ func (m *Manager) find(name string) *tls.Certificate {
 // HTTP/2 and HTTP/1.1, plus acme-tls/1 where TLS-ALPN-01 challenges are
 // answered (without it those challenges fail).
 func (m *Manager) NextProtos() []string {
+	if m.tlsALPN {
+		return []string{"h2", "http/1.1", acmeTLS1}
+	}
 	return []string{"h2", "http/1.1"}
 }
 
@@ -131,11 +184,46 @@ func (m *Manager) TLSConfig() *tls.Config {
 	}
 }
 
-// HTTPChallengeHandler answers ACME HTTP-01 challenges under
-// /.well-known/acme-challenge/ and passes everything else to next.
+// HTTPChallengeHandler answers ACME HTTP-01 challenges (this node's, or
+// another cluster node's through shared storage) and the pre-check's own
+// tokens under /.well-known/acme-challenge/ for configured names, and
+// passes everything else to next.
 func (m *Manager) HTTPChallengeHandler(next http.Handler) http.Handler {
-	return next
+	if m.magic == nil {
+		return next
+	}
+	acmeHandler := m.issuer.HTTPChallengeHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, challengePath) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !m.acmeNames[normalize(host)] {
+			next.ServeHTTP(w, r) // never look up storage for names we do not manage
+			return
+		}
+		if m.pre != nil && m.pre.serve(w, r) {
+			return
+		}
+		acmeHandler.ServeHTTP(w, r)
+	})
 }
 
-// Close stops background work (renewals).
-func (m *Manager) Close() {}
+// Close stops background work (orders, renewals) and releases storage.
+func (m *Manager) Close() {
+	m.closeOnce.Do(func() {
+		if m.stop != nil {
+			m.stop()
+		}
+		if m.cache != nil {
+			m.cache.Stop()
+		}
+		for i := len(m.closers) - 1; i >= 0; i-- {
+			m.closers[i]()
+		}
+	})
+}

@@ -1,0 +1,246 @@
+package acme
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/edgegate/edgegate/acme/redisstore"
+	"github.com/mholt/acmez/v3/acme"
+	"github.com/rs/zerolog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+const (
+	acmeTLS1      = "acme-tls/1"
+	challengePath = "/.well-known/acme-challenge/"
+)
+
+// startACME builds one certmagic cache and config for this Manager and
+// starts managing the configured names that no static certificate covers.
+func (m *Manager) startACME(ctx context.Context, cfg Config) error {
+	a := cfg.ACME
+	log := m.opts.Logger.With().Str("component", "acme").Logger()
+	zlog := zap.New(zerologCore{log: log})
+
+	storage, closeStorage, err := openStorage(ctx, cfg.Storage, log)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, closeStorage)
+
+	var roots *x509.CertPool
+	if a.TrustedRoots != "" {
+		pem, err := os.ReadFile(a.TrustedRoots)
+		if err != nil {
+			return fmt.Errorf("trusted_roots: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("trusted_roots %s: no PEM certificate in it", a.TrustedRoots)
+		}
+	}
+	httpOn := len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeHTTP01)
+	m.tlsALPN = len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeTLSALPN01)
+
+	// The edge's own listeners answer the challenges (port 80 through
+	// HTTPChallengeHandler, 443 through GetCertificate). certmagic's solvers
+	// still try to bind a challenge port and, when that port is already in
+	// use, assume its owner answers: point them at a loopback port this
+	// Manager holds, so that they never bind a real port (as root they
+	// could take :80 from under another process) and the distributed solver
+	// (challenge data in the shared storage) lets any cluster node answer.
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("reserve a loopback port for certmagic's solvers: %w", err)
+	}
+	m.closers = append(m.closers, func() { _ = sink.Close() })
+	go func() {
+		for {
+			c, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	sinkPort := sink.Addr().(*net.TCPAddr).Port
+
+	var magic *certmagic.Config
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		Logger:           zlog,
+	})
+	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog})
+	m.issuer = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
+		CA:                      a.Directory,
+		Email:                   a.Email,
+		Agreed:                  true,
+		TrustedRoots:            roots,
+		DisableHTTPChallenge:    !httpOn,
+		DisableTLSALPNChallenge: !m.tlsALPN,
+		ListenHost:              "127.0.0.1",
+		AltHTTPPort:             sinkPort,
+		AltTLSALPNPort:          sinkPort,
+		Logger:                  zlog,
+	})
+	httpPort, tlsPort := a.HTTPPort, a.TLSPort
+	if httpPort == 0 {
+		httpPort = 80
+	}
+	if tlsPort == 0 {
+		tlsPort = 443
+	}
+	m.pre = newPrecheck(storage, m.opts.Resolver, log)
+	if httpOn {
+		m.pre.httpPort = strconv.Itoa(httpPort)
+	} else {
+		m.pre.tlsPort = strconv.Itoa(tlsPort)
+	}
+	magic.Issuers = []certmagic.Issuer{&guardedIssuer{ACMEIssuer: m.issuer, pre: m.pre, storage: storage, log: log}}
+	m.magic = magic
+
+	m.acmeNames = make(map[string]bool)
+	var manage []string
+	for _, n := range m.opts.Names {
+		n = normalize(n)
+		if m.find(n) != nil || m.acmeNames[n] {
+			continue // a static certificate serves it; ordering would waste the CA's limits
+		}
+		m.acmeNames[n] = true
+		manage = append(manage, n)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop = stop
+	if len(manage) > 0 {
+		log.Info().Strs("names", manage).Str("ca", a.Directory).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
+		// ManageAsync loads what storage has and orders the rest in the
+		// background, retrying with backoff, so a CA outage does not stop
+		// the edge from starting.
+		if err := magic.ManageAsync(bg, manage); err != nil {
+			return fmt.Errorf("manage %s: %w", strings.Join(manage, ", "), err)
+		}
+	}
+	return nil
+}
+
+// openStorage opens the storage named by a certificates.storage URL.
+func openStorage(ctx context.Context, raw string, log zerolog.Logger) (certmagic.Storage, func(), error) {
+	switch {
+	case raw == "":
+		dir, err := defaultDataDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		return &certmagic.FileStorage{Path: dir}, func() {}, nil
+	case strings.HasPrefix(raw, "file://"):
+		p := strings.TrimPrefix(raw, "file://")
+		if p == "" || !filepath.IsAbs(p) {
+			return nil, nil, fmt.Errorf("storage %q: use file:///absolute/path", raw)
+		}
+		return &certmagic.FileStorage{Path: p}, func() {}, nil
+	default:
+		s, err := redisstore.New(ctx, redisstore.Options{URL: raw, Logger: &log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("storage %s: %w", storageName(raw), err)
+		}
+		return s, func() { _ = s.Close() }, nil
+	}
+}
+
+// storageName is the storage URL without a password, for logs.
+func storageName(raw string) string {
+	if raw == "" {
+		return "file (default directory)"
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if at := strings.LastIndex(raw, "@"); at > i {
+			return raw[:i+3] + "…@" + raw[at+1:]
+		}
+	}
+	return raw
+}
+
+// defaultDataDir follows the XDG base directory convention, as certmagic
+// does, under an edgegate directory.
+func defaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "edgegate"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("default certificate storage: %w (set certificates.storage)", err)
+	}
+	return filepath.Join(home, ".local", "share", "edgegate"), nil
+}
+
+// zerologCore sends certmagic's zap logs to the operational zerolog log,
+// so that the operator has one log to read.
+type zerologCore struct {
+	log    zerolog.Logger
+	fields []zapcore.Field
+}
+
+func (c zerologCore) Enabled(l zapcore.Level) bool { return l >= zapcore.InfoLevel }
+
+func (c zerologCore) With(fs []zapcore.Field) zapcore.Core {
+	return zerologCore{log: c.log, fields: append(slices.Clip(c.fields), fs...)}
+}
+
+func (c zerologCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c zerologCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range c.fields {
+		f.AddTo(enc)
+	}
+	for _, f := range fs {
+		f.AddTo(enc)
+	}
+	lvl := zerolog.InfoLevel
+	switch {
+	case e.Level >= zapcore.ErrorLevel:
+		lvl = zerolog.ErrorLevel
+	case e.Level == zapcore.WarnLevel:
+		lvl = zerolog.WarnLevel
+	}
+	c.log.WithLevel(lvl).Str("logger", e.LoggerName).Fields(enc.Fields).Msg(e.Message)
+	return nil
+}
+
+func (c zerologCore) Sync() error { return nil }
+
+// isValidationFailure reports whether an order failed because the CA could
+// not validate a challenge: what Let's Encrypt counts against its failed
+// validation limit.
+func isValidationFailure(err error) bool {
+	var p acme.Problem
+	if !errors.As(err, &p) {
+		return false
+	}
+	types := []string{p.Type}
+	for _, sub := range p.Subproblems {
+		types = append(types, sub.Type)
+	}
+	for _, t := range types {
+		switch strings.TrimPrefix(t, "urn:ietf:params:acme:error:") {
+		case "unauthorized", "connection", "dns", "incorrectResponse", "tls", "caa":
+			return true
+		}
+	}
+	return false
+}
