@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edgegate/edgegate/logs"
+)
+
+const logsUsage = `Usage: edgegate logs summary [-format table|json|csv] [-top N] [filters] FILE|DIR|- ...
+       edgegate logs report -o report.html [-top N] [filters] FILE|DIR|- ...
+
+Analyse CloudFront-format standard logs: the edge's own files or real
+CloudFront ones of any era, plain or gzipped. A directory is read
+recursively in name order; "-" is standard input.
+
+  summary   counts, ratios, latency percentiles, top lists, errors and
+            findings in plain words, as a table, JSON or CSV
+  report    the same as one self-contained HTML page with charts
+
+Run 'edgegate logs summary -h' or 'edgegate logs report -h' for the flags.
+
+Examples:
+  edgegate logs summary /var/log/edgegate
+  edgegate logs summary -format json -since 2h /var/log/edgegate
+  edgegate logs report -o report.html /var/log/edgegate
+`
+
+// runLogs dispatches `edgegate logs summary|report`.
+func runLogs(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, logsUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "summary":
+		return runLogsSummary(ctx, e, args[1:])
+	case "report":
+		return runLogsReport(ctx, e, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stderr, logsUsage)
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "edgegate logs: unknown subcommand %q\n\n%s", args[0], logsUsage)
+	return exitUsage
+}
+
+// logsFlags are the flags both subcommands share.
+type logsFlags struct {
+	top    int
+	filter logs.FilterSpec
+}
+
+func (l *logsFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&l.top, "top", 10, "length of the top lists (hosts, URIs, clients, ...)")
+	fs.StringVar(&l.filter.Since, "since", "", "only requests at or after this time: 2026-11-22T13:00:00Z, '2026-11-22 13:00', 2026-11-22, or a duration before now (2h)")
+	fs.StringVar(&l.filter.Until, "until", "", "only requests before this time (same forms as -since)")
+	fs.StringVar(&l.filter.Host, "host", "", "only these hosts (Host header or cs(Host)), comma-separated, * and ? allowed")
+	fs.StringVar(&l.filter.Status, "status", "", "only these statuses: codes, classes or ranges, e.g. 502,4xx,500-504")
+	fs.StringVar(&l.filter.Result, "result", "", "only these result types (any of the three result fields), e.g. Error,OriginConnectError")
+	fs.StringVar(&l.filter.URI, "uri", "", "only URIs matching this pattern, * matching any run (e.g. '/api/*')")
+}
+
+func runLogsSummary(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "logs summary", "[-format table|json|csv] [-top N] [filters] FILE|DIR|- ...",
+		`  edgegate logs summary /var/log/edgegate
+  edgegate logs summary -format json -since 2h /var/log/edgegate > summary.json
+  edgegate logs summary -host www.example.com -status 5xx E2ABC.2026-11-22-*.gz
+  zcat cloudfront/*.gz | edgegate logs summary -top 20 -
+`)
+	var lf logsFlags
+	lf.register(fs)
+	format := fs.String("format", "table", "output format: table (for a terminal), json (keys documented in the logs package) or csv")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	switch *format {
+	case logs.FormatTable, logs.FormatJSON, logs.FormatCSV:
+	default:
+		fmt.Fprintf(e.stderr, "edgegate logs summary: -format %q: use table, json or csv\n", *format)
+		return exitUsage
+	}
+	s, code := analyseLogs(ctx, e, "logs summary", fs, &lf)
+	if s == nil {
+		return code
+	}
+	if err := logs.WriteSummary(e.stdout, s, *format); err != nil {
+		fmt.Fprintf(e.stderr, "edgegate logs summary: %v\n", err)
+		return exitFailure
+	}
+	return code
+}
+
+func runLogsReport(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "logs report", "-o report.html [-top N] [filters] FILE|DIR|- ...",
+		`  edgegate logs report -o report.html /var/log/edgegate
+  edgegate logs report -o today.html -since 24h -host www.example.com /var/log/edgegate
+`)
+	var lf logsFlags
+	lf.register(fs)
+	out := fs.String("o", "", "the HTML file to write (required)")
+	title := fs.String("title", "", "the report's title (default: the inputs)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *out == "" {
+		fmt.Fprintln(e.stderr, "edgegate logs report: -o FILE.html is required")
+		fs.Usage()
+		return exitUsage
+	}
+	s, code := analyseLogs(ctx, e, "logs report", fs, &lf)
+	if s == nil {
+		return code
+	}
+	if err := writeReportFile(*out, s, *title); err != nil {
+		fmt.Fprintf(e.stderr, "edgegate logs report: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(e.stderr, "edgegate logs report: wrote %s (%d requests, %d findings)\n", *out, s.Requests, len(s.Findings))
+	return code
+}
+
+// analyseLogs checks the shared flags and arguments, reads the inputs and
+// summarises them. It reports problems on stderr: a nil summary comes with
+// the exit code; otherwise the code is exitFailure when some input could
+// not be read (the summary covers the rest), exitOK else.
+func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf *logsFlags) (*logs.Summary, int) {
+	if fs.NArg() == 0 {
+		fmt.Fprintf(e.stderr, "edgegate %s: name at least one log file, directory or - (standard input)\n", name)
+		fs.Usage()
+		return nil, exitUsage
+	}
+	if lf.top < 1 {
+		fmt.Fprintf(e.stderr, "edgegate %s: -top %d: must be at least 1\n", name, lf.top)
+		return nil, exitUsage
+	}
+	filter, err := logs.NewFilter(lf.filter, time.Now())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
+		return nil, exitUsage
+	}
+	sources, err := logs.Expand(fs.Args())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
+		return nil, exitFailure
+	}
+	an, err := logs.Analyze(ctx, sources, logs.Options{Filter: filter, Stdin: e.stdin})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
+		return nil, exitFailure
+	}
+	code := exitOK
+	for _, err := range an.InputErrors {
+		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
+		code = exitFailure
+	}
+	if n := an.Malformed(); n > 0 {
+		p := an.Problems()[0]
+		fmt.Fprintf(e.stderr, "edgegate %s: %d malformed line(s) counted and skipped; the first: %s:%d: %s\n",
+			name, n, p.File, p.Line, p.Message)
+	}
+	return logs.Summarize(an, lf.top), code
+}
+
+// writeReportFile writes the report next to its final name and renames it,
+// so that a browser never sees half a page.
+func writeReportFile(path string, s *logs.Summary, title string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := logs.WriteReport(tmp, s, logs.ReportOptions{Title: title}); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("report %s: %w", path, errors.Join(err, os.Remove(tmp.Name())))
+	}
+	return nil
+}

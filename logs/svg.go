@@ -1,0 +1,454 @@
+package logs
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+)
+
+// The report's charts are SVG drawn here, by hand, so that the page needs
+// no script and no network. Every text that comes from a log goes through
+// html.EscapeString.
+
+// Chart geometry, in SVG user units (the SVG scales to its container).
+const (
+	chartW      = 1160.0
+	chartH      = 240.0
+	padLeft     = 64.0
+	padRight    = 16.0
+	padTop      = 12.0
+	padBottom   = 30.0
+	plotW       = chartW - padLeft - padRight
+	plotH       = chartH - padTop - padBottom
+	maxBarCount = 240 // bars drawn at most; finer timelines are summed into this many
+)
+
+// layer is one series of a chart.
+type layer struct {
+	name   string
+	color  string
+	values []float64 // one per bucket; NaN = no value (a gap in a line)
+	dash   bool
+}
+
+// band is a shaded time window with a label (a finding).
+type band struct {
+	from, to time.Time
+	label    string
+	color    string
+}
+
+// timeAxis maps times to x.
+type timeAxis struct {
+	t0, t1 time.Time // start of the first bucket, end of the last
+	step   time.Duration
+	n      int // buckets
+}
+
+func newTimeAxis(tl Timeline) timeAxis {
+	step := time.Duration(tl.BucketSeconds) * time.Second
+	if step <= 0 {
+		step = time.Minute
+	}
+	ax := timeAxis{step: step, n: len(tl.Buckets)}
+	if ax.n > 0 {
+		ax.t0 = tl.Buckets[0].Start
+		ax.t1 = tl.Buckets[ax.n-1].Start.Add(step)
+	}
+	return ax
+}
+
+// x returns the x of a time.
+func (ax timeAxis) x(t time.Time) float64 {
+	span := ax.t1.Sub(ax.t0)
+	if span <= 0 {
+		return padLeft
+	}
+	return padLeft + plotW*float64(t.Sub(ax.t0))/float64(span)
+}
+
+// xi returns the x of the middle of bucket i.
+func (ax timeAxis) xi(i int) float64 {
+	return padLeft + plotW*(float64(i)+0.5)/float64(max(ax.n, 1))
+}
+
+// ticks returns round times for the axis labels, about 6 to 12 of them.
+func (ax timeAxis) ticks() []time.Time {
+	span := ax.t1.Sub(ax.t0)
+	steps := []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+		30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+		2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour}
+	step := steps[len(steps)-1]
+	for _, s := range steps {
+		if span/s <= 12 {
+			step = s
+			break
+		}
+	}
+	var out []time.Time
+	for t := ax.t0.Truncate(step); !t.After(ax.t1); t = t.Add(step) {
+		if !t.Before(ax.t0) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// label formats a tick: the clock, with the date at midnight or on the
+// first tick, and only the date for steps of a day or more.
+func (ax timeAxis) label(t time.Time, first bool) string {
+	if ax.t1.Sub(ax.t0) > 3*24*time.Hour {
+		return t.Format("Jan 2")
+	}
+	if first || (t.Hour() == 0 && t.Minute() == 0) {
+		return t.Format("Jan 2 15:04")
+	}
+	return t.Format("15:04")
+}
+
+// yAxis is a linear or logarithmic value axis.
+type yAxis struct {
+	max      float64
+	log      bool
+	logMin   float64
+	format   func(float64) string
+	tickVals []float64
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func linearAxis(maxV float64, format func(float64) string) yAxis {
+	step := niceCeil(math.Max(maxV, 1e-9) / 4)
+	top := step * math.Ceil(maxV*1.02/step)
+	top = math.Max(top, step)
+	ax := yAxis{max: top, format: format}
+	for v := 0.0; v <= top*1.0001; v += step {
+		ax.tickVals = append(ax.tickVals, v)
+	}
+	return ax
+}
+
+// ratioAxis is 0 to 100%.
+func ratioAxis() yAxis {
+	return yAxis{max: 1, format: percentLabel, tickVals: []float64{0, 0.25, 0.5, 0.75, 1}}
+}
+
+// logAxis spans powers of ten from lo to at least hi.
+func logAxis(lo, hi float64, format func(float64) string) yAxis {
+	lo = math.Pow(10, math.Floor(math.Log10(math.Max(lo, 1e-3))))
+	top := math.Pow(10, math.Ceil(math.Log10(math.Max(hi, lo*10))))
+	ax := yAxis{max: top, log: true, logMin: lo, format: format}
+	for v := lo; v <= top*1.0001; v *= 10 {
+		ax.tickVals = append(ax.tickVals, v)
+	}
+	return ax
+}
+
+// y returns the y of a value.
+func (ax yAxis) y(v float64) float64 {
+	f := 0.0
+	if ax.log {
+		v = math.Max(v, ax.logMin)
+		f = math.Log10(v/ax.logMin) / math.Log10(ax.max/ax.logMin)
+	} else if ax.max > 0 {
+		f = v / ax.max
+	}
+	return padTop + plotH*(1-math.Min(math.Max(f, 0), 1))
+}
+
+// frame draws the grid, the axes' labels and the finding bands.
+func frame(b *strings.Builder, tx timeAxis, ya yAxis, bands []band) {
+	fmt.Fprintf(b, `<svg viewBox="0 0 %.0f %.0f" role="img" xmlns="http://www.w3.org/2000/svg" class="chart">`, chartW, chartH)
+	labelled := map[int]string{} // x of a label → its text, so that bands starting together share one label
+	var xs []int
+	for _, bd := range bands {
+		x0, x1 := tx.x(bd.from), tx.x(bd.to)
+		if x1-x0 < 3 {
+			x1 = x0 + 3
+		}
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" opacity="0.12"/>`,
+			x0, padTop, x1-x0, plotH, bd.color)
+		key := int(x0 / 14) // labels closer than 14 units would overlap
+		if _, ok := labelled[key]; !ok {
+			xs = append(xs, key)
+			labelled[key] = fmt.Sprintf("%.1f|", x0+3)
+		}
+		labelled[key] += bd.label + ","
+	}
+	for _, key := range xs {
+		pos, text, _ := strings.Cut(strings.TrimSuffix(labelled[key], ","), "|")
+		fmt.Fprintf(b, `<text x="%s" y="%.1f" class="band">%s</text>`, pos, padTop+11, html.EscapeString(text))
+	}
+	for _, v := range ya.tickVals {
+		y := ya.y(v)
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="grid"/>`, padLeft, chartW-padRight, y, y)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="ylab">%s</text>`, padLeft-8, y+4, html.EscapeString(ya.format(v)))
+	}
+	for i, t := range tx.ticks() {
+		x := tx.x(t)
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="tick"/>`, x, x, padTop+plotH, padTop+plotH+4)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="xlab">%s</text>`, x, chartH-10, html.EscapeString(tx.label(t, i == 0)))
+	}
+	fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="axis"/>`, padLeft, chartW-padRight, padTop+plotH, padTop+plotH)
+}
+
+// stackedArea draws layers stacked on each other, with a tooltip per
+// bucket.
+func stackedArea(tl Timeline, layers []layer, bands []band, tips []string) template.HTML {
+	tx := newTimeAxis(tl)
+	n := tx.n
+	if n == 0 {
+		return emptyChart()
+	}
+	total := make([]float64, n)
+	for _, l := range layers {
+		for i, v := range l.values {
+			total[i] += v
+		}
+	}
+	maxV := 0.0
+	for _, v := range total {
+		maxV = math.Max(maxV, v)
+	}
+	ya := linearAxis(maxV, compact)
+	var b strings.Builder
+	frame(&b, tx, ya, bands)
+	base := make([]float64, n)
+	for _, l := range layers {
+		var top, bottom []string
+		for i := range n {
+			x := tx.xi(i)
+			if n == 1 {
+				x = padLeft + plotW/2
+			}
+			top = append(top, fmt.Sprintf("%.1f,%.1f", x, ya.y(base[i]+l.values[i])))
+			bottom = append(bottom, fmt.Sprintf("%.1f,%.1f", x, ya.y(base[i])))
+		}
+		for i := range n {
+			base[i] += l.values[i]
+		}
+		for i, j := 0, len(bottom)-1; i < j; i, j = i+1, j-1 {
+			bottom[i], bottom[j] = bottom[j], bottom[i]
+		}
+		fmt.Fprintf(&b, `<polygon points="%s %s" fill="%s" fill-opacity="0.85" stroke="%s" stroke-width="0.6"/>`,
+			strings.Join(top, " "), strings.Join(bottom, " "), l.color, l.color)
+	}
+	hoverColumns(&b, tx, tips)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// hoverColumns adds an invisible column per bucket whose <title> the
+// browser shows on hover.
+func hoverColumns(b *strings.Builder, tx timeAxis, tips []string) {
+	if len(tips) != tx.n {
+		return
+	}
+	w := plotW / float64(tx.n)
+	for i, tip := range tips {
+		fmt.Fprintf(b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" class="hover"><title>%s</title></rect>`,
+			padLeft+w*float64(i), padTop, w, plotH, html.EscapeString(tip))
+	}
+}
+
+// lineChart draws lines; NaN values leave gaps.
+func lineChart(tl Timeline, layers []layer, ya yAxis, bands []band, tips []string) template.HTML {
+	tx := newTimeAxis(tl)
+	if tx.n == 0 {
+		return emptyChart()
+	}
+	var b strings.Builder
+	frame(&b, tx, ya, bands)
+	for _, l := range layers {
+		var d strings.Builder
+		pen := false
+		points := 0
+		for i, v := range l.values {
+			if math.IsNaN(v) {
+				pen = false
+				continue
+			}
+			cmd := "L"
+			if !pen {
+				cmd = "M"
+			}
+			fmt.Fprintf(&d, "%s%.1f,%.1f ", cmd, tx.xi(i), ya.y(v))
+			pen = true
+			points++
+		}
+		dash := ""
+		if l.dash {
+			dash = ` stroke-dasharray="5 4"`
+		}
+		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s/>`, d.String(), l.color, dash)
+		if points < 40 { // few points: mark them, a lone point would not show
+			for i, v := range l.values {
+				if !math.IsNaN(v) {
+					fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`, tx.xi(i), ya.y(v), l.color)
+				}
+			}
+		}
+	}
+	hoverColumns(&b, tx, tips)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// stackedBars draws bars per bucket (summed into at most maxBarCount
+// columns so that each stays visible).
+func stackedBars(tl Timeline, layers []layer, bands []band) template.HTML {
+	tx := newTimeAxis(tl)
+	n := tx.n
+	if n == 0 {
+		return emptyChart()
+	}
+	group := (n + maxBarCount - 1) / maxBarCount
+	cols := (n + group - 1) / group
+	sums := make([][]float64, len(layers))
+	colTotal := make([]float64, cols)
+	for li, l := range layers {
+		sums[li] = make([]float64, cols)
+		for i, v := range l.values {
+			sums[li][i/group] += v
+			colTotal[i/group] += v
+		}
+	}
+	maxV := 0.0
+	for _, v := range colTotal {
+		maxV = math.Max(maxV, v)
+	}
+	ya := linearAxis(math.Max(maxV, 4), compact)
+	var b strings.Builder
+	frame(&b, tx, ya, bands)
+	w := plotW / float64(cols)
+	gap := math.Min(1, w*0.15)
+	for c := range cols {
+		base := 0.0
+		x := padLeft + w*float64(c)
+		var tip []string
+		for li, l := range layers {
+			v := sums[li][c]
+			if v == 0 {
+				continue
+			}
+			y0, y1 := ya.y(base), ya.y(base+v)
+			fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="%s"/>`, x+gap/2, y1, w-gap, y0-y1, l.color)
+			base += v
+			tip = append(tip, fmt.Sprintf("%s: %s", l.name, num(int64(v))))
+		}
+		if len(tip) > 0 {
+			start := tl.Buckets[c*group].Start
+			fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" class="hover"><title>%s</title></rect>`,
+				x, padTop, w, plotH, html.EscapeString(start.Format("2006-01-02 15:04")+" UTC\n"+strings.Join(tip, "\n")))
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// hBars draws a horizontal bar per item, for mixes such as the status codes.
+func hBars(items []Count, color func(string) string, limit int) template.HTML {
+	if len(items) == 0 {
+		return emptyChart()
+	}
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	const rowH, width = 26.0, 560.0
+	h := rowH*float64(len(items)) + 8
+	longest := 0
+	for _, it := range items {
+		longest = max(longest, len([]rune(clip(it.Key, 34))))
+	}
+	labelW := math.Min(260, math.Max(60, 7*float64(longest)+14))
+	maxV := 0.0
+	for _, it := range items {
+		maxV = math.Max(maxV, float64(it.Count))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" role="img" xmlns="http://www.w3.org/2000/svg" class="hbars">`, width, h)
+	for i, it := range items {
+		y := 4 + rowH*float64(i)
+		bw := (width - labelW - 130) * float64(it.Count) / math.Max(maxV, 1)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" class="hlab">%s</text>`, labelW-10, y+rowH/2+4, html.EscapeString(clip(it.Key, 34)))
+		fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.1f" rx="3" fill="%s"><title>%s: %s</title></rect>`,
+			labelW, y+4, math.Max(bw, 1.5), rowH-8, color(it.Key), html.EscapeString(it.Key), num(it.Count))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="hval">%s · %s</text>`, labelW+math.Max(bw, 1.5)+8, y+rowH/2+4,
+			num(it.Count), html.EscapeString(percent(it.Share)))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// mixBar draws one 100% bar split by share, with a legend under it.
+func mixBar(items []Count, color func(string) string) template.HTML {
+	const width, h = 560.0, 34.0
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" role="img" xmlns="http://www.w3.org/2000/svg" class="mix">`, width, h)
+	var total int64
+	for _, it := range items {
+		total += it.Count
+	}
+	x := 0.0
+	for _, it := range items {
+		w := width * float64(it.Count) / math.Max(float64(total), 1)
+		fmt.Fprintf(&b, `<rect x="%.2f" y="0" width="%.2f" height="%.0f" fill="%s"><title>%s: %s (%s)</title></rect>`,
+			x, w, h, color(it.Key), html.EscapeString(it.Key), num(it.Count), html.EscapeString(percent(it.Share)))
+		if text := it.Key + " " + percent(it.Share); w > 7*float64(len(text))+12 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="mixlab">%s %s</text>`, x+6, h/2+4, html.EscapeString(it.Key), html.EscapeString(percent(it.Share)))
+		}
+		x += w
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func emptyChart() template.HTML {
+	return template.HTML(`<p class="empty">No timed requests to draw.</p>`)
+}
+
+// compact formats an axis value: 1.2k, 3M.
+func compact(v float64) string {
+	switch {
+	case v >= 1e9:
+		return trimZero(v/1e9) + "G"
+	case v >= 1e6:
+		return trimZero(v/1e6) + "M"
+	case v >= 1e3:
+		return trimZero(v/1e3) + "k"
+	}
+	return trimZero(v)
+}
+
+func trimZero(v float64) string {
+	s := fmt.Sprintf("%.1f", v)
+	return strings.TrimSuffix(s, ".0")
+}
+
+// seconds formats a latency axis value given in seconds.
+func secondsLabel(v float64) string {
+	switch {
+	case v < 1:
+		return trimZero(v*1000) + " ms"
+	case v < 60:
+		return trimZero(v) + " s"
+	}
+	return trimZero(v/60) + " min"
+}
+
+func percentLabel(v float64) string { return fmt.Sprintf("%.0f%%", v*100) }
