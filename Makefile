@@ -7,7 +7,7 @@ PKGS     := ./...
 # System packages the tests start for real: redis-server (shared state), goaccess (log compatibility).
 SYSDEPS  := redis-server goaccess openssl
 
-.PHONY: all build test vet staticcheck deps demo bench clean
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs
 
 all: build
 
@@ -44,3 +44,9 @@ bench:
 
 clean:
 	rm -rf bin demo-logs
+
+# bench-logs compares `edgegate logs summary` with GoAccess on a 1 GiB
+# synthetic edge log (generated once into $TMPDIR/edgegate-bench-logs and
+# reused): lines per second and peak memory of each. Not part of `make test`.
+bench-logs: build
+	$(GO) run ./logs/internal/benchlogs -edgegate ./$(BIN) -size 1GiB

@@ -18,7 +18,7 @@ import (
 // analyze reads args with opt and summarises them with top-10 lists.
 func analyze(t *testing.T, opt Options, args ...string) (*Analysis, *Summary) {
 	t.Helper()
-	sources, err := Expand(args)
+	sources, _, err := Expand(args)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,30 +21,32 @@ type Source struct {
 }
 
 // Expand turns command-line arguments into sources: a file stands for
-// itself, a directory for every file below it (recursively, in name order,
-// skipping hidden names and the writer's *.tmp files), "-" for standard
-// input (at most once). A missing path is an error naming it.
-func Expand(args []string) ([]Source, error) {
-	var out []Source
+// itself whatever its name; a directory for the files below it that look
+// like logs (*.log, *.gz, *.log.N), recursively and in name order, skipping
+// hidden names and the writer's *.tmp files; "-" for standard input (at
+// most once). Files of a directory that were left out are returned in
+// skipped, so that the caller can say so. A missing path is an error naming
+// it.
+func Expand(args []string) (sources []Source, skipped []string, err error) {
 	stdin := false
 	for _, arg := range args {
 		if arg == "-" {
 			if stdin {
-				return nil, errors.New(`"-" (standard input) given twice`)
+				return nil, nil, errors.New(`"-" (standard input) given twice`)
 			}
 			stdin = true
-			out = append(out, Source{Name: "-", Stdin: true})
+			sources = append(sources, Source{Name: "-", Stdin: true})
 			continue
 		}
 		info, err := os.Stat(arg)
 		if err != nil {
-			return nil, fmt.Errorf("log input: %w", err)
+			return nil, nil, fmt.Errorf("log input: %w", err)
 		}
 		if !info.IsDir() {
-			out = append(out, Source{Name: arg})
+			sources = append(sources, Source{Name: arg})
 			continue
 		}
-		n := len(out)
+		n := len(sources)
 		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return fmt.Errorf("log input: %w", err)
@@ -66,20 +68,30 @@ func Expand(args []string) ([]Source, error) {
 					return nil
 				}
 			}
-			out = append(out, Source{Name: path})
+			if !looksLikeLog(name) {
+				skipped = append(skipped, path)
+				return nil
+			}
+			sources = append(sources, Source{Name: path})
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if len(out) == n {
-			return nil, fmt.Errorf("log input %s: %w in the directory", arg, errNoInput)
+		if len(sources) == n {
+			return nil, nil, fmt.Errorf("log input %s: %w in the directory (*.log, *.gz)", arg, errNoInput)
 		}
 	}
-	if len(out) == 0 {
-		return nil, errNoInput
+	if len(sources) == 0 {
+		return nil, nil, errNoInput
 	}
-	return out, nil
+	return sources, skipped, nil
+}
+
+// looksLikeLog tells the files of a directory that are read: the edge's
+// (*.log, *.gz), CloudFront's (*.gz) and rotated ones (access.log.1).
+func looksLikeLog(name string) bool {
+	return strings.HasSuffix(name, ".log") || strings.HasSuffix(name, ".gz") || strings.Contains(name, ".log.")
 }
 
 // open opens a source, decompressing gzip (recognised by its magic bytes,

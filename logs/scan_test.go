@@ -215,24 +215,33 @@ func TestBlocksMatchSequentialReading(t *testing.T) {
 
 func TestExpand(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"b/2.log", "a.log", "b/1.gz", "b/.hidden.log", ".git/x.log", "c/old.gz.tmp", "b/10.log"} {
+	for _, name := range []string{"b/2.log", "a.log", "b/1.gz", "b/.hidden.log", ".git/x.log", "c/old.gz.tmp", "b/10.log",
+		"README.md", "b/access.log.1"} {
 		writeFile(t, filepath.Join(dir, name), []byte("#Version: 1.0\n"))
 	}
-	got, err := Expand([]string{dir, "-"})
+	readme := writeFile(t, filepath.Join(t.TempDir(), "README.md"), []byte("# not a log\n"))
+	got, skipped, err := Expand([]string{dir, "-", readme})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(skipped) != 1 || filepath.Base(skipped[0]) != "README.md" {
+		t.Errorf("skipped %v, want the README of the directory", skipped)
 	}
 	var names []string
 	for _, s := range got {
 		rel, _ := filepath.Rel(dir, s.Name)
-		if s.Stdin {
+		switch {
+		case s.Stdin:
 			rel = "-"
+		case strings.HasPrefix(rel, ".."):
+			rel = filepath.Base(s.Name)
 		}
 		names = append(names, rel)
 	}
-	want := []string{"a.log", "b/1.gz", "b/10.log", "b/2.log", "-"}
+	want := []string{"a.log", "b/1.gz", "b/10.log", "b/2.log", "b/access.log.1", "-", "README.md"}
 	if !reflect.DeepEqual(names, want) {
-		t.Errorf("Expand = %v, want %v (name order, hidden and .tmp files skipped)", names, want)
+		t.Errorf("Expand = %v, want %v (name order; hidden, .tmp and non-log files of directories skipped; "+
+			"a file named explicitly read)", names, want)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -243,7 +252,7 @@ func TestExpand(t *testing.T) {
 		{[]string{filepath.Join(dir, "c")}, "no log files"},
 		{nil, "no log files"},
 	} {
-		if _, err := Expand(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := Expand(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Expand(%v): %v, want an error mentioning %q", tc.args, err, tc.want)
 		}
 	}

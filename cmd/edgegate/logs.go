@@ -144,10 +144,16 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf 
 		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
 		return nil, exitUsage
 	}
-	sources, err := logs.Expand(fs.Args())
+	sources, skipped, err := logs.Expand(fs.Args())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
 		return nil, exitFailure
+	}
+	var skipNote string
+	if len(skipped) > 0 {
+		skipNote = fmt.Sprintf("%d file(s) in the directories given were not read because their names do not look like logs "+
+			"(*.log, *.gz), e.g. %s; name a file explicitly to read it", len(skipped), skipped[0])
+		fmt.Fprintf(e.stderr, "edgegate %s: %s\n", name, skipNote)
 	}
 	an, err := logs.Analyze(ctx, sources, logs.Options{Filter: filter, Stdin: e.stdin})
 	if err != nil {
@@ -164,7 +170,11 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf 
 		fmt.Fprintf(e.stderr, "edgegate %s: %d malformed line(s) counted and skipped; the first: %s:%d: %s\n",
 			name, n, p.File, p.Line, p.Message)
 	}
-	return logs.Summarize(an, lf.top), code
+	s := logs.Summarize(an, lf.top)
+	if skipNote != "" {
+		s.Notes = append(s.Notes, skipNote)
+	}
+	return s, code
 }
 
 // writeReportFile writes the report next to its final name and renames it,

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logsCmd runs `edgegate logs ARGS...` in-process with stdin.
+func logsCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code = runLogs(ctx, &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+const realLogs = "../../logs/testdata"
+
+func TestLogsSummary(t *testing.T) {
+	code, out, errs := logsCmd(t, "", "summary", "-format", "json", "-top", "3", realLogs)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s struct {
+		Requests int64 `json:"requests"`
+		Input    struct {
+			Malformed int64 `json:"malformed"`
+		} `json:"input"`
+		Top struct {
+			Hosts struct {
+				Items []struct{ Key string } `json:"items"`
+			} `json:"hosts"`
+		} `json:"top"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("not JSON: %v\n%.300s", err, out)
+	}
+	if s.Requests != 17 || s.Input.Malformed != 1 || len(s.Top.Hosts.Items) != 3 {
+		t.Errorf("requests %d, malformed %d, %d top hosts", s.Requests, s.Input.Malformed, len(s.Top.Hosts.Items))
+	}
+	// The malformed line is not silent: stderr names its file and line.
+	if !strings.Contains(errs, "cloudfront-2019-33fields.log:10: 31 fields") {
+		t.Errorf("stderr does not point at the malformed line: %q", errs)
+	}
+
+	data, err := os.ReadFile(filepath.Join(realLogs, "cloudfront-2020-33fields.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = logsCmd(t, string(data), "summary", "-status", "2xx", "-")
+	if code != exitOK || !strings.Contains(out, "OVERVIEW") || !strings.Contains(out, "2 records") {
+		t.Errorf("table from stdin: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = logsCmd(t, "", "summary", "-format", "csv", "-result", "OriginDnsError", realLogs)
+	if code != exitOK || !strings.Contains(out, "totals,,requests,2\n") {
+		t.Errorf("csv with -result: exit %d\n%s", code, out)
+	}
+}
+
+func TestLogsReport(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report.html")
+	code, _, errs := logsCmd(t, "", "report", "-o", out, "-title", "Old CloudFront files", realLogs)
+	if code != exitOK || !strings.Contains(errs, "wrote "+out) {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte("<title>Old CloudFront files</title>")) || !bytes.Contains(page, []byte("<svg")) {
+		t.Errorf("report %.200s", page)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*")); len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestLogsUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "Usage: edgegate logs"},
+		{[]string{"-h"}, exitOK, "Examples:"},
+		{[]string{"summary", "-h"}, exitOK, "Usage: edgegate logs summary"},
+		{[]string{"report", "-h"}, exitOK, "-o"},
+		{[]string{"frobnicate"}, exitUsage, "unknown subcommand"},
+		{[]string{"summary"}, exitUsage, "at least one log file"},
+		{[]string{"summary", "-format", "xml", realLogs}, exitUsage, "-format"},
+		{[]string{"summary", "-top", "0", realLogs}, exitUsage, "-top"},
+		{[]string{"summary", "-since", "last tuesday", realLogs}, exitUsage, "-since"},
+		{[]string{"summary", "-status", "9xx9", realLogs}, exitUsage, "-status"},
+		{[]string{"report", realLogs}, exitUsage, "-o FILE.html is required"},
+		{[]string{"summary", "/nonexistent/edge.log"}, exitFailure, "/nonexistent/edge.log"},
+		{[]string{"report", "-o", "/nonexistent/dir/r.html", realLogs}, exitFailure, "/nonexistent/dir/r.html"},
+	} {
+		code, _, errs := logsCmd(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("logs %v: exit %d (want %d), stderr %q (want %q)", tc.args, code, tc.code, errs, tc.want)
+		}
+	}
+}
+
+// TestLogsUnreadableInput: a truncated gzip file is reported and makes the
+// exit status 1, but the lines before the cut are still summarised.
+func TestLogsUnreadableInput(t *testing.T) {
+	dir := t.TempDir()
+	var z bytes.Buffer
+	z.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}) // a gzip header and nothing after it
+	if err := os.WriteFile(filepath.Join(dir, "cut.gz"), z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(realLogs, "cloudfront-2020-33fields.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ok.log"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := logsCmd(t, "", "summary", dir)
+	if code != exitFailure || !strings.Contains(errs, "cut.gz") || !strings.Contains(out, "2 records") {
+		t.Errorf("exit %d, stderr %q\n%s", code, errs, out)
+	}
+}
