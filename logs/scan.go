@@ -96,7 +96,10 @@ func Analyze(ctx context.Context, sources []Source, opt Options) (*Analysis, err
 		size = defaultBlockSize
 	}
 	producers := min(len(sources), max(1, runtime.GOMAXPROCS(0)/2))
-	pool := &sync.Pool{New: func() any { b := make([]byte, 0, size); return &b }}
+	// Buffers are recycled through a free list as large as the blocks that
+	// can be in flight (queued, being parsed, being filled), so that the
+	// pipeline allocates them once; a sync.Pool would drop them at every GC.
+	pool := &bufPool{free: make(chan *[]byte, 2*workers+producers), size: size}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -144,8 +147,7 @@ func Analyze(ctx context.Context, sources []Source, opt Options) (*Analysis, err
 				if ctx.Err() == nil {
 					parseBlock(aggs[w], b, sources[b.src].Name, &opt.Filter)
 				}
-				*b.buf = (*b.buf)[:0]
-				pool.Put(b.buf)
+				pool.put(b.buf)
 			}
 		})
 	}
@@ -166,13 +168,40 @@ func Analyze(ctx context.Context, sources []Source, opt Options) (*Analysis, err
 	return an, nil
 }
 
+// bufPool is a bounded free list of block buffers.
+type bufPool struct {
+	free chan *[]byte
+	size int
+}
+
+func (p *bufPool) get() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		b := make([]byte, 0, p.size)
+		return &b
+	}
+}
+
+func (p *bufPool) put(b *[]byte) {
+	if cap(*b) > maxHold { // a buffer grown for one long line is not kept
+		return
+	}
+	*b = (*b)[:0]
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
 // producer cuts one source into blocks.
 type producer struct {
 	ctx  context.Context
 	src  int
 	name string
 	size int
-	pool *sync.Pool
+	pool *bufPool
 	out  chan<- *block
 
 	line       int    // number of the next line to cut
@@ -194,7 +223,7 @@ func (p *producer) run(src Source, stdin io.Reader) (err error) {
 	p.line = 1
 	var tail []byte // the start of a line cut at the end of the last buffer
 	for {
-		bp := p.pool.Get().(*[]byte)
+		bp := p.pool.get()
 		buf, rerr := fill(rc, append((*bp)[:0], tail...))
 		for rerr == nil && len(buf) < maxHold && bytes.IndexByte(buf, '\n') < 0 {
 			// One line fills the buffer: grow it, up to maxHold.
