@@ -1,0 +1,80 @@
+// Package integration runs edgegate as real processes against real parts
+// (Pebble, redis-server, DNS on loopback): what one process cannot show,
+// such as a cluster of edges sharing certificate state, or a restart.
+package integration
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binaryPath is where TestMain builds edgegate, once per test binary.
+func binaryPath() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("edgegate-integration-%d", os.Getpid()), "edgegate")
+}
+
+func TestMain(m *testing.M) {
+	bin := binaryPath()
+	build := exec.Command("go", "build", "-o", bin, "./cmd/edgegate")
+	build.Dir = ".."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: build edgegate: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(filepath.Dir(bin))
+	os.Exit(code)
+}
+
+// execCmd is a running edgegate process.
+type execCmd struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startBinary runs edgegate with args, its stderr into w; the process is
+// killed when the test ends if still running.
+func startBinary(t *testing.T, w io.Writer, args ...string) *execCmd {
+	t.Helper()
+	c := &execCmd{cmd: exec.Command(binaryPath(), args...), done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start edgegate %v: %v", args, err)
+	}
+	go func() {
+		_ = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() { c.stop(syscall.SIGKILL, 10*time.Second) })
+	return c
+}
+
+func (c *execCmd) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends sig and waits up to d for the exit, then kills.
+func (c *execCmd) stop(sig syscall.Signal, d time.Duration) {
+	if c.exited() {
+		return
+	}
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+	case <-time.After(d):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
