@@ -94,7 +94,7 @@ type aggregate struct {
 
 	hosts, uris, clients, agents, referers, locations, pairs *topK
 	methods, protocols, versions, tls, ciphers               *topK
-	uris4xx                                                  *topK
+	uris4xx, clients4xx                                      *topK // for attributing 4xx spikes
 
 	series  map[int64]*bucket
 	lastIdx int64
@@ -128,6 +128,7 @@ func newAggregate() *aggregate {
 		tls:        newTopK(kSmall),
 		ciphers:    newTopK(kSmall),
 		uris4xx:    newTopK(kMedium),
+		clients4xx: newTopK(kMedium),
 		series:     make(map[int64]*bucket),
 		hostSeries: make(map[string]*hostTrack),
 		groups:     make(map[errKey]*errGroup),
@@ -302,6 +303,7 @@ func (a *aggregate) add(r *accesslog.Record, hasTTFB bool) {
 	class := status / 100
 	if class == 4 {
 		a.uris4xx.add(uri, t)
+		a.clients4xx.add(client, t)
 	}
 
 	errType, failed := errorType(r)
@@ -534,7 +536,7 @@ func (a *aggregate) merge(o *aggregate) {
 		{a.hosts, o.hosts}, {a.uris, o.uris}, {a.clients, o.clients}, {a.agents, o.agents},
 		{a.referers, o.referers}, {a.locations, o.locations}, {a.pairs, o.pairs}, {a.methods, o.methods},
 		{a.protocols, o.protocols}, {a.versions, o.versions}, {a.tls, o.tls}, {a.ciphers, o.ciphers},
-		{a.uris4xx, o.uris4xx},
+		{a.uris4xx, o.uris4xx}, {a.clients4xx, o.clients4xx},
 	} {
 		p[0].merge(p[1])
 	}

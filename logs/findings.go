@@ -447,9 +447,17 @@ func spikeFindings(a *aggregate) []Finding {
 			f.Host = host
 			detail += fmt.Sprintf(", mostly for host %s", quoteHost(host))
 		}
+		// The heavy hitters seen during the window; their counts cover the
+		// whole log, which the message says.
+		for _, e := range a.clients4xx.top(20) {
+			if e.first <= to.Unix() && e.last >= from.Unix() && e.count*5 >= n4 {
+				detail += fmt.Sprintf("; client %s got %s of the 4xx responses in the whole log", e.key, num(e.count))
+				break
+			}
+		}
 		for _, e := range a.uris4xx.top(20) {
 			if e.first <= to.Unix() && e.last >= from.Unix() {
-				detail += fmt.Sprintf("; the most frequent 4xx URI then was %s (%s times over the whole log)", e.key, num(e.count))
+				detail += fmt.Sprintf("; the most frequent 4xx URI then was %s (%s times over the whole log)", clip(e.key, 200), num(e.count))
 				break
 			}
 		}

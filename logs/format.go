@@ -183,7 +183,7 @@ func WriteTable(w io.Writer, s *Summary) error {
 
 	p("OVERVIEW\n")
 	t := tw()
-	sources := fmt.Sprintf("%d", len(s.Input.Sources))
+	sources := fmt.Sprintf("%d files", len(s.Input.Sources))
 	if len(s.Input.Sources) == 1 {
 		sources = s.Input.Sources[0]
 	}
@@ -194,7 +194,7 @@ func WriteTable(w io.Writer, s *Summary) error {
 	fmt.Fprintf(t, ")\n")
 	if s.TimeRange.First != nil {
 		fmt.Fprintf(t, "  time range\t%s to %s UTC (%s)\n", s.TimeRange.First.Format("2006-01-02 15:04:05"),
-			s.TimeRange.Last.Format("2006-01-02 15:04:05"), time.Duration(s.TimeRange.Seconds)*time.Second)
+			s.TimeRange.Last.Format("2006-01-02 15:04:05"), spanText(time.Duration(s.TimeRange.Seconds)*time.Second))
 	}
 	fmt.Fprintf(t, "  requests\t%s, %s sent, %s received\n", num(s.Requests), bytesText(s.BytesSent), bytesText(s.BytesReceived))
 	if s.RequestsPerMinute.PeakAt != nil {
@@ -393,6 +393,15 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// spanText formats the length of the time range.
+func spanText(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= 3*day {
+		return fmt.Sprintf("%.1f days", float64(d)/float64(day))
+	}
+	return d.String()
 }
 
 // rate formats a per-minute rate.

@@ -114,9 +114,8 @@ type findingView struct {
 	Number   int
 	Severity string
 	Kind     string
-	Message  string
-	Window   string
-	Requests string
+	Host     string
+	Message  template.HTML
 }
 
 type legendItem struct {
@@ -202,10 +201,9 @@ func newReportData(s *Summary, opt ReportOptions) *reportData {
 
 	var bands []band
 	for i, f := range s.Findings {
-		fv := findingView{Number: i + 1, Severity: f.Severity, Kind: strings.ReplaceAll(f.Kind, "_", " "), Message: f.Message,
-			Requests: num(f.Requests)}
+		fv := findingView{Number: i + 1, Severity: f.Severity, Kind: strings.ReplaceAll(f.Kind, "_", " "), Host: f.Host,
+			Message: codeSpans(f.Message)}
 		if f.From != nil {
-			fv.Window = span(*f.From, *f.To)
 			color := map[string]string{SeverityCritical: "#d92d20", SeverityWarning: "#f79009"}[f.Severity]
 			if color == "" {
 				color = "#2e90fa"
@@ -304,8 +302,12 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		}
 		tips[i] = tip
 	}
-	charts := []chartView{{Title: "Requests over time by result type", Caption: "x-edge-result-type, requests " + per +
-		"; shaded: the numbered findings", Legend: reqLegend, SVG: stackedArea(tl, reqLayers, bands, tips)}}
+	caption := "x-edge-result-type, requests " + per
+	if len(bands) > 0 {
+		caption += "; shaded: the windows of the numbered findings"
+	}
+	charts := []chartView{{Title: "Requests over time by result type", Caption: caption, Legend: reqLegend,
+		SVG: stackedArea(tl, reqLayers, bands, tips)}}
 
 	// Errors by detailed type.
 	totals := map[string]int64{}
@@ -378,6 +380,19 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		Legend:  []legendItem{{Name: "p50", Color: p50.color}, {Name: "p90", Color: p90.color}, {Name: "p99", Color: p99.color}},
 		SVG:     lineChart(tl, []layer{p50, p90, p99}, logAxis(lo, hi, secondsLabel), bands, nil)})
 	return charts
+}
+
+// codeSpans escapes a message and shows its `commands` as code.
+func codeSpans(msg string) template.HTML {
+	var b strings.Builder
+	for i, part := range strings.Split(msg, "`") {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(part) + "</code>")
+		} else {
+			b.WriteString(template.HTMLEscapeString(part))
+		}
+	}
+	return template.HTML(b.String())
 }
 
 // secondsText formats a latency in seconds for people.

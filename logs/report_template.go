@@ -30,7 +30,8 @@ h2{font-size:17px;margin:0 0 4px;font-weight:650}
 .cap{color:var(--muted);font-size:12.5px;margin:0 0 10px}
 .finding{display:grid;grid-template-columns:34px 1fr;gap:12px;border-left:4px solid;border-radius:8px;padding:12px 16px;margin:10px 0}
 .finding .num{width:28px;height:28px;border-radius:50%;color:#fff;font-weight:700;display:flex;align-items:center;justify-content:center}
-.finding .meta{font-size:12px;color:var(--muted);margin-top:4px}
+.finding .host{font-size:12px;color:var(--ink2);font-weight:600}
+.finding code,.foot code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:rgba(16,24,40,.06);padding:1px 5px;border-radius:4px}
 .finding .tag{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;margin-right:8px}
 .critical{border-color:#d92d20;background:#fef3f2}.critical .num{background:#d92d20}.critical .tag{color:#b42318}
 .warning{border-color:#f79009;background:#fffaeb}.warning .num{background:#f79009}.warning .tag{color:#b54708}
@@ -42,7 +43,7 @@ h2{font-size:17px;margin:0 0 4px;font-weight:650}
 svg{display:block;width:100%;height:auto}
 svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#667085}
 svg .grid{stroke:#eef0f3}svg .axis,svg .tick{stroke:#98a2b3}
-svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}
+svg .ylab{text-anchor:end}
 svg .band{font-weight:700;fill:#344054}
 svg .hover{fill:transparent}svg .hover:hover{fill:rgba(16,24,40,.07)}
 svg .hlab{text-anchor:end;fill:#344054;font-size:12px}svg .hval{font-size:11.5px}
@@ -86,9 +87,8 @@ td.bar{width:28%}
 {{- if .Findings}}
 {{- range .Findings}}
 <div class="finding {{.Severity}}"><div class="num">{{.Number}}</div><div>
-<div><span class="tag">{{.Severity}} · {{.Kind}}</span></div>
+<div><span class="tag">{{.Severity}} · {{.Kind}}</span>{{if .Host}}<span class="host">{{.Host}}</span>{{end}}</div>
 <div>{{.Message}}</div>
-{{- if .Window}}<div class="meta">{{.Window}} · {{.Requests}} requests</div>{{end}}
 </div></div>
 {{- end}}
 {{- else}}
@@ -137,11 +137,11 @@ td.bar{width:28%}
 {{- if .S.Errors}}
 <section class="card">
 <h2>Failed requests by detailed type</h2>
-<p class="cap">With the hosts and URIs they concern and when they happened (UTC)</p>
+<p class="cap">With the hosts and URIs they concern and when they happened</p>
 <table>
-<tr><th>type</th><th class="n">requests</th><th>first</th><th>last</th><th>status</th><th>hosts</th><th style="width:34%">top URIs</th></tr>
+<tr><th>type</th><th class="n">requests</th><th>first / last (UTC)</th><th>status</th><th style="width:24%">hosts</th><th style="width:30%">top URIs</th></tr>
 {{- range .S.Errors}}
-<tr><td><b>{{.Type}}</b></td><td class="n">{{num .Count}}</td><td class="n">{{when .First}}</td><td class="n">{{when .Last}}</td>
+<tr><td><b>{{.Type}}</b></td><td class="n">{{num .Count}}</td><td class="n">{{when .First}}<br>{{when .Last}}</td>
 <td>{{range $i, $c := .Statuses}}{{if lt $i 3}}{{if $i}}, {{end}}{{$c.Key}}{{end}}{{end}}</td>
 <td class="k">{{range $i, $c := .Hosts}}{{if lt $i 3}}<div>{{clip $c.Key 40}} <span class="c">{{num $c.Count}}</span></div>{{end}}{{end}}</td>
 <td class="k">{{range $i, $c := .TopURIs}}{{if lt $i 3}}<div>{{clip $c.Key 56}} <span class="c">{{num $c.Count}}</span></div>{{end}}{{end}}</td></tr>

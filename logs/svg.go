@@ -75,21 +75,37 @@ func (ax timeAxis) xi(i int) float64 {
 	return padLeft + plotW*(float64(i)+0.5)/float64(max(ax.n, 1))
 }
 
-// ticks returns round times for the axis labels, about 6 to 12 of them.
+// ticks returns round times for the axis labels, at most about a dozen:
+// clock steps up to two weeks, whole months (and years) beyond.
 func (ax timeAxis) ticks() []time.Time {
 	span := ax.t1.Sub(ax.t0)
 	steps := []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
 		30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
-		2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour}
-	step := steps[len(steps)-1]
-	for _, s := range steps {
-		if span/s <= 12 {
-			step = s
+		2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour}
+	var out []time.Time
+	for _, step := range steps {
+		if span/step <= 12 {
+			for t := ax.t0.Truncate(step); !t.After(ax.t1); t = t.Add(step) {
+				if !t.Before(ax.t0) {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+	}
+	months := 1
+	for _, m := range []int{1, 2, 3, 6, 12, 24, 60, 120} {
+		months = m
+		if span/(time.Duration(m)*30*24*time.Hour) <= 12 {
 			break
 		}
 	}
-	var out []time.Time
-	for t := ax.t0.Truncate(step); !t.After(ax.t1); t = t.Add(step) {
+	y, mo, _ := ax.t0.Date()
+	t := time.Date(y, mo, 1, 0, 0, 0, 0, time.UTC)
+	if months >= 12 {
+		t = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	for ; !t.After(ax.t1); t = t.AddDate(0, months, 0) {
 		if !t.Before(ax.t0) {
 			out = append(out, t)
 		}
@@ -98,12 +114,18 @@ func (ax timeAxis) ticks() []time.Time {
 }
 
 // label formats a tick: the clock, with the date at midnight or on the
-// first tick, and only the date for steps of a day or more.
+// first tick; the date alone for spans of days; month and year, or the
+// year, for longer ones.
 func (ax timeAxis) label(t time.Time, first bool) string {
-	if ax.t1.Sub(ax.t0) > 3*24*time.Hour {
+	span := ax.t1.Sub(ax.t0)
+	switch {
+	case span > 3*365*24*time.Hour:
+		return t.Format("2006")
+	case span > 60*24*time.Hour:
+		return t.Format("Jan 2006")
+	case span > 3*24*time.Hour:
 		return t.Format("Jan 2")
-	}
-	if first || (t.Hour() == 0 && t.Minute() == 0) {
+	case first || (t.Hour() == 0 && t.Minute() == 0):
 		return t.Format("Jan 2 15:04")
 	}
 	return t.Format("15:04")
@@ -202,7 +224,15 @@ func frame(b *strings.Builder, tx timeAxis, ya yAxis, bands []band) {
 	for i, t := range tx.ticks() {
 		x := tx.x(t)
 		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="tick"/>`, x, x, padTop+plotH, padTop+plotH+4)
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="xlab">%s</text>`, x, chartH-10, html.EscapeString(tx.label(t, i == 0)))
+		anchor := "middle"
+		switch {
+		case x > chartW-padRight-40:
+			anchor = "end"
+		case x < padLeft+30:
+			anchor = "start"
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="xlab" text-anchor="%s">%s</text>`, x, chartH-10, anchor,
+			html.EscapeString(tx.label(t, i == 0)))
 	}
 	fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="axis"/>`, padLeft, chartW-padRight, padTop+plotH, padTop+plotH)
 }
