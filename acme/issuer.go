@@ -77,8 +77,9 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 
 	var magic *certmagic.Config
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
-		Logger:           zlog,
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		RenewCheckInterval: m.opts.renewCheck,
+		Logger:             zlog,
 	})
 	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog})
 	m.issuer = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/edgegate/edgegate/internal/pki"
@@ -32,6 +33,10 @@ type Options struct {
 	Resolver string
 	// Logger receives operational messages.
 	Logger zerolog.Logger
+
+	// renewCheck shortens certmagic's renewal check interval (10 min) for
+	// tests with short-lived certificates.
+	renewCheck time.Duration
 }
 
 // Manager serves certificates for a fixed set of names.
