@@ -368,3 +368,18 @@ func TestRedisStorageRestartOrdersNothing(t *testing.T) {
 		t.Fatalf("Pebble saw %d orders, want 1", n)
 	}
 }
+
+// A wildcard alias cannot be validated over HTTP-01 or TLS-ALPN-01: it is
+// not ordered, and the log says what to do instead.
+func TestWildcardNotOrdered(t *testing.T) {
+	var logs syncBuffer
+	cfg := Config{ACME: &IssuerConfig{Directory: "https://127.0.0.1:1/dir"}, Storage: "file://" + t.TempDir()}
+	m, err := NewManager(context.Background(), cfg, Options{Names: []string{"*.img.example.test"}, Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if len(m.acmeNames) != 0 || !strings.Contains(logs.String(), "certificates.files") {
+		t.Fatalf("wildcard managed %v, log %s", m.acmeNames, logs.String())
+	}
+}

@@ -4,6 +4,22 @@
 //
 // The edge's viewer listeners and the origin tier's listeners share it; it
 // knows nothing of either.
+//
+// ACME: each Manager has its own certmagic cache and config. Its listeners
+// answer the challenges (HTTP-01 through HTTPChallengeHandler, TLS-ALPN-01
+// through GetCertificate); certmagic's solvers are pointed at a loopback
+// port the Manager holds, so they never bind a port of their own, and
+// challenge data goes through storage, so any node of a cluster sharing a
+// Redis storage answers for the node that ordered. Handshakes never order:
+// only the configured names are managed, in the background (ManageAsync).
+//
+// Before an order, the certmagic Issuer (guardedIssuer, called with the
+// name's cluster-wide lock held) checks the name's failed-validation budget
+// in storage and pre-checks that the name reaches this edge or cluster: a
+// random token, published in storage, fetched by the name through the
+// configured resolver on the HTTP-01 port (over TLS on the TLS-ALPN-01 port
+// when http-01 is off). A failure is logged and certmagic retries later,
+// with its backoff, instead of spending a validation at the CA.
 package acme
 
 import (

@@ -117,6 +117,10 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		if m.find(n) != nil || m.acmeNames[n] {
 			continue // a static certificate serves it; ordering would waste the CA's limits
 		}
+		if strings.HasPrefix(n, "*.") {
+			log.Error().Str("name", n).Msg("a wildcard name needs the DNS-01 challenge, which edgegate does not use: put its certificate in certificates.files")
+			continue
+		}
 		m.acmeNames[n] = true
 		manage = append(manage, n)
 	}
