@@ -84,8 +84,8 @@ type block struct {
 }
 
 // Analyze reads every source and returns the merged analysis. It fails only
-// when ctx is done; unreadable sources are reported in InputErrors and
-// malformed lines counted, never fatal.
+// when ctx is done, and then returns promptly; unreadable sources are
+// reported in InputErrors and malformed lines counted, never fatal.
 func Analyze(ctx context.Context, sources []Source, opt Options) (*Analysis, error) {
 	workers := opt.Workers
 	if workers <= 0 {
@@ -143,11 +143,21 @@ func Analyze(ctx context.Context, sources []Source, opt Options) (*Analysis, err
 	for w := range workers {
 		aggs[w] = newAggregate()
 		wwg.Go(func() {
-			for b := range blocks {
-				if ctx.Err() == nil {
+			for {
+				select {
+				case b, ok := <-blocks:
+					if !ok {
+						return
+					}
 					parseBlock(aggs[w], b, sources[b.src].Name, &opt.Filter)
+					pool.put(b.buf)
+				case <-ctx.Done():
+					// Return at once; producers stop at their next block.
+					// One blocked in a read of standard input stays so
+					// until the input ends, which a command exiting after
+					// Ctrl-C does not wait for.
+					return
 				}
-				pool.put(b.buf)
 			}
 		})
 	}

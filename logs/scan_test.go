@@ -2,9 +2,10 @@ package logs
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"fmt"
-	"os"
+	"errors"
+	"io"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -356,5 +357,28 @@ func TestFilteredAnalysis(t *testing.T) {
 			t.Errorf("status %s passed the 5xx filter", c.Key)
 		}
 	}
-	fmt.Fprint(os.Stderr) // keep fmt and os imported for helpers above
+}
+
+// TestAnalyzeCancelled: a cancelled analysis returns promptly, even with a
+// producer blocked on standard input that never ends.
+func TestAnalyzeCancelled(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	data := readTestdata(t, "cloudfront-2020-33fields.log")
+	go func() { _, _ = pw.Write(data) }() // then nothing, never EOF
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Analyze(ctx, []Source{{Name: "-", Stdin: true}}, Options{Stdin: pr})
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Analyze did not return after its context was cancelled")
+	}
 }
