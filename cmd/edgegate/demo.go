@@ -253,7 +253,7 @@ Standard logs are written under %[4]s/ (Pebble's in %[4]s/pebble.log). Press Ctr
 func waitDemoCertificate(ctx context.Context, addr, rootsFile string) error {
 	pem, err := os.ReadFile(rootsFile)
 	if err != nil {
-		return fmt.Errorf("Pebble root: %w", err)
+		return fmt.Errorf("read the Pebble root: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
