@@ -135,6 +135,12 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf 
 		fs.Usage()
 		return nil, exitUsage
 	}
+	for _, arg := range fs.Args() {
+		if _, err := os.Stat(arg); err != nil && len(arg) > 1 && arg[0] == '-' {
+			fmt.Fprintf(e.stderr, "edgegate %s: %s comes after the files; put the flags first\n", name, arg)
+			return nil, exitUsage
+		}
+	}
 	if lf.top < 1 {
 		fmt.Fprintf(e.stderr, "edgegate %s: -top %d: must be at least 1\n", name, lf.top)
 		return nil, exitUsage

@@ -99,6 +99,7 @@ func TestLogsUsage(t *testing.T) {
 		{[]string{"summary", "-since", "last tuesday", realLogs}, exitUsage, "-since"},
 		{[]string{"summary", "-status", "9xx9", realLogs}, exitUsage, "-status"},
 		{[]string{"report", realLogs}, exitUsage, "-o FILE.html is required"},
+		{[]string{"summary", realLogs, "-format", "json"}, exitUsage, "put the flags first"},
 		{[]string{"summary", "/nonexistent/edge.log"}, exitFailure, "/nonexistent/edge.log"},
 		{[]string{"report", "-o", "/nonexistent/dir/r.html", realLogs}, exitFailure, "/nonexistent/dir/r.html"},
 	} {
