@@ -258,12 +258,21 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		return nil
 	}
 	width := time.Duration(tl.BucketSeconds) * time.Second
-	per := "per minute"
-	if width != time.Minute {
-		per = "per " + words(width)
-	}
 
-	// Requests by result type.
+	// Requests by result type, as a rate per minute: the first and last
+	// buckets, which the logs cover only in part, then do not look like
+	// a fall in traffic.
+	minutes := make([]float64, n)
+	for i, b := range tl.Buckets {
+		start, end := b.Start, b.Start.Add(width)
+		if s.TimeRange.First != nil && s.TimeRange.First.After(start) {
+			start = *s.TimeRange.First
+		}
+		if s.TimeRange.Last != nil && s.TimeRange.Last.Add(time.Second).Before(end) {
+			end = s.TimeRange.Last.Add(time.Second)
+		}
+		minutes[i] = math.Max(end.Sub(start).Minutes(), 1.0/60)
+	}
 	order := []string{"Hit", "RefreshHit", "Miss", "Redirect", "Other", "Error"}
 	var reqLayers []layer
 	var reqLegend []legendItem
@@ -271,7 +280,7 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		l := layer{name: name, color: resultColor(name), values: make([]float64, n)}
 		any := false
 		for i, b := range tl.Buckets {
-			l.values[i] = float64(b.ByResult[name])
+			l.values[i] = float64(b.ByResult[name]) / minutes[i]
 			any = any || b.ByResult[name] > 0
 		}
 		if name == "Other" {
@@ -302,7 +311,10 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		}
 		tips[i] = tip
 	}
-	caption := "x-edge-result-type, requests " + per
+	caption := "x-edge-result-type, requests per minute"
+	if width != time.Minute {
+		caption += " in " + strings.Replace(strings.TrimSuffix(words(width), "s"), " ", "-", 1) + " buckets"
+	}
 	if len(bands) > 0 {
 		caption += "; shaded: the windows of the numbered findings"
 	}

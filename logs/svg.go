@@ -225,11 +225,8 @@ func frame(b *strings.Builder, tx timeAxis, ya yAxis, bands []band) {
 		x := tx.x(t)
 		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="tick"/>`, x, x, padTop+plotH, padTop+plotH+4)
 		anchor := "middle"
-		switch {
-		case x > chartW-padRight-40:
-			anchor = "end"
-		case x < padLeft+30:
-			anchor = "start"
+		if x > chartW-padRight-40 {
+			anchor = "end" // keep the last label inside the chart
 		}
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="xlab" text-anchor="%s">%s</text>`, x, chartH-10, anchor,
 			html.EscapeString(tx.label(t, i == 0)))
