@@ -26,9 +26,9 @@ const (
 
 // Problem is a malformed line: where it is and what is wrong with it.
 type Problem struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Message string `json:"error"`
+	File    string `json:"file"`  // the source, as given or found in a directory; "-" for standard input
+	Line    int    `json:"line"`  // 1-based line number in that source, header lines counted
+	Message string `json:"error"` // what is wrong, in the Reader's words
 	src     int    // input index, for ordering
 }
 

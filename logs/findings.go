@@ -20,10 +20,10 @@ type Finding struct {
 	Kind     string     `json:"kind"`
 	Severity string     `json:"severity"` // critical, warning or info
 	Host     string     `json:"host"`     // the host concerned, "" when none
-	From     *time.Time `json:"from"`     // the window the finding is about
-	To       *time.Time `json:"to"`
+	From     *time.Time `json:"from"`     // start of the window the finding is about
+	To       *time.Time `json:"to"`       // end of that window (inclusive, whole seconds)
 	Requests int64      `json:"requests"` // the requests it is about
-	Message  string     `json:"message"`
+	Message  string     `json:"message"`  // the explanation and what to do, in plain words
 }
 
 // Severities, most urgent first.

@@ -17,7 +17,7 @@ import (
 // Source is one input stream: a file or standard input.
 type Source struct {
 	Name  string // as shown in messages: the path, or "-" for standard input
-	Stdin bool
+	Stdin bool   // read Options.Stdin rather than a file
 }
 
 // Expand turns command-line arguments into sources: a file stands for

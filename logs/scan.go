@@ -47,8 +47,8 @@ type Options struct {
 
 // Analysis is what reading the sources produced, ready for Summarize.
 type Analysis struct {
-	Sources []Source
-	Filter  Filter
+	Sources []Source // what was read, in order
+	Filter  Filter   // the filter that selected the records
 	// InputErrors are sources that could not be read to their end (missing,
 	// unreadable, a truncated gzip stream). What was read before the error
 	// is counted.

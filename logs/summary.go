@@ -92,68 +92,68 @@ type HitRatio struct {
 
 // Count is one value and how often it occurred.
 type Count struct {
-	Key   string  `json:"key"`
-	Count int64   `json:"count"`
+	Key   string  `json:"key"`   // the value, decoded; "-" when the field was empty
+	Count int64   `json:"count"` // requests with that value
 	Share float64 `json:"share"` // of matched requests (or of the list's total, for error URIs)
 }
 
 // Percentiles summarises a latency distribution, in seconds. They come
 // from a log-linear histogram: exact up to 0.127 s, within ±0.8% above.
 type Percentiles struct {
-	Count int64   `json:"count"`
-	Mean  float64 `json:"mean"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	Max   float64 `json:"max"` // exact
+	Count int64   `json:"count"` // requests measured
+	Mean  float64 `json:"mean"`  // exact
+	P50   float64 `json:"p50"`   // median
+	P90   float64 `json:"p90"`   // 90th percentile
+	P99   float64 `json:"p99"`   // 99th percentile
+	Max   float64 `json:"max"`   // exact
 }
 
 // LatencyPair is time-taken and time-to-first-byte of a set of requests.
 type LatencyPair struct {
-	TimeTaken       Percentiles `json:"time_taken"`
+	TimeTaken       Percentiles `json:"time_taken"`         // request received to last byte sent
 	TimeToFirstByte Percentiles `json:"time_to_first_byte"` // only requests from files that have the field
 }
 
 // ResultLatency is the latency of one x-edge-result-type.
 type ResultLatency struct {
-	ResultType string `json:"result_type"`
+	ResultType string `json:"result_type"` // the x-edge-result-type value
 	LatencyPair
 }
 
 // Latency is the latency section.
 type Latency struct {
-	Overall      LatencyPair     `json:"overall"`
-	ByResultType []ResultLatency `json:"by_result_type"`
+	Overall      LatencyPair     `json:"overall"`        // every matched request
+	ByResultType []ResultLatency `json:"by_result_type"` // per x-edge-result-type, busiest first
 }
 
 // TopList is a top-N list.
 type TopList struct {
-	Items []Count `json:"items"`
+	Items []Count `json:"items"` // the top N, largest first
 	// Exact is false when the values were too many to count exactly in
 	// bounded memory: then each count may be low by up to MaxError.
 	Exact    bool  `json:"exact"`
-	MaxError int64 `json:"max_error"`
+	MaxError int64 `json:"max_error"` // 0 when exact
 }
 
 // Tops are the top-N lists.
 type Tops struct {
-	Hosts         TopList `json:"hosts"` // x-host-header, else cs(Host)
-	URIs          TopList `json:"uris"`  // cs-uri-stem
-	Clients       TopList `json:"clients"`
-	UserAgents    TopList `json:"user_agents"`
-	Referers      TopList `json:"referers"`
-	EdgeLocations TopList `json:"edge_locations"`
+	Hosts         TopList `json:"hosts"`          // x-host-header, else cs(Host)
+	URIs          TopList `json:"uris"`           // cs-uri-stem
+	Clients       TopList `json:"clients"`        // c-ip
+	UserAgents    TopList `json:"user_agents"`    // cs(User-Agent), decoded
+	Referers      TopList `json:"referers"`       // cs(Referer), decoded
+	EdgeLocations TopList `json:"edge_locations"` // x-edge-location
 }
 
 // ErrorType is the failed requests of one x-edge-detailed-result-type.
 type ErrorType struct {
-	Type      string      `json:"type"`
-	Count     int64       `json:"count"`
-	First     *time.Time  `json:"first"`
-	Last      *time.Time  `json:"last"`
-	Statuses  []Count     `json:"statuses"`
-	Hosts     []Count     `json:"hosts"`
-	TopURIs   []Count     `json:"top_uris"`
+	Type      string      `json:"type"`       // x-edge-detailed-result-type (x-edge-result-type in older files)
+	Count     int64       `json:"count"`      // failed requests of this type
+	First     *time.Time  `json:"first"`      // the first of them; null without times
+	Last      *time.Time  `json:"last"`       // the last of them
+	Statuses  []Count     `json:"statuses"`   // their sc-status values, share of Count
+	Hosts     []Count     `json:"hosts"`      // the hosts they were for, share of Count
+	TopURIs   []Count     `json:"top_uris"`   // their most frequent URIs, share of Count
 	TimeTaken Percentiles `json:"time_taken"` // how long the failed requests took (±6.25%)
 }
 
@@ -165,21 +165,21 @@ type Timeline struct {
 
 // TimeBucket is one time bucket.
 type TimeBucket struct {
-	Start        time.Time        `json:"start"`
-	Requests     int64            `json:"requests"`
-	Bytes        int64            `json:"bytes"`
-	Hits         int64            `json:"hits"`
-	Misses       int64            `json:"misses"`
+	Start        time.Time        `json:"start"`          // start of the bucket
+	Requests     int64            `json:"requests"`       // requests that finished in it
+	Bytes        int64            `json:"bytes"`          // their sc-bytes
+	Hits         int64            `json:"hits"`           // cacheable Hit and RefreshHit
+	Misses       int64            `json:"misses"`         // cacheable Miss
 	HitRatio     *float64         `json:"hit_ratio"`      // null without hits or misses
 	ByteHitRatio *float64         `json:"byte_hit_ratio"` // null without hits or misses
-	Errors       int64            `json:"errors"`
-	Status4xx    int64            `json:"status_4xx"`
-	Status5xx    int64            `json:"status_5xx"`
-	ByResult     map[string]int64 `json:"by_result"` // Hit, RefreshHit, Miss, Error, Redirect, Other
-	ErrorsByType map[string]int64 `json:"errors_by_type"`
-	P50          float64          `json:"p50"` // time-taken, seconds (±6.25%)
-	P90          float64          `json:"p90"`
-	P99          float64          `json:"p99"`
+	Errors       int64            `json:"errors"`         // failed requests (see errors)
+	Status4xx    int64            `json:"status_4xx"`     // responses with a 4xx status
+	Status5xx    int64            `json:"status_5xx"`     // responses with a 5xx status
+	ByResult     map[string]int64 `json:"by_result"`      // Hit, RefreshHit, Miss, Error, Redirect, Other
+	ErrorsByType map[string]int64 `json:"errors_by_type"` // failed requests per detailed type
+	P50          float64          `json:"p50"`            // time-taken, seconds (±6.25%)
+	P90          float64          `json:"p90"`            // time-taken, seconds
+	P99          float64          `json:"p99"`            // time-taken, seconds
 }
 
 // maxTimelineSpan bounds the timeline filled with empty buckets: when the

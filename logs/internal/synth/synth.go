@@ -17,7 +17,7 @@ import (
 
 // Config describes the traffic.
 type Config struct {
-	Seed     uint64
+	Seed     uint64        // the same seed gives the same records
 	Start    time.Time     // time of the first record (UTC)
 	Duration time.Duration // span over which the records are spread
 	URIs     int           // distinct URIs; 0 means 20,000
