@@ -515,7 +515,7 @@ func percent(f float64) string {
 		return "99%" // not 100% when some are missing
 	case f > 0 && f < 0.001:
 		return "<0.1%"
-	case f < 0.1:
+	case f < 0.0995: // below what rounds to 10%
 		return fmt.Sprintf("%.1f%%", f*100)
 	}
 	return fmt.Sprintf("%.0f%%", f*100)

@@ -76,7 +76,7 @@ func TestSpanAndNumbers(t *testing.T) {
 		{span(t0, t0), "at 2026-11-22 09:36:00 UTC"},
 		{span(t0, t0.Add(24*time.Hour)), "from 2026-11-22 09:36:00 to 2026-11-23 09:36:00 UTC"},
 		{num(1234567), "1,234,567"}, {num(-1000), "-1,000"}, {num(999), "999"},
-		{percent(0.5), "50%"}, {percent(0.0123), "1.2%"}, {percent(0.9999), "99%"}, {percent(1), "100%"}, {percent(0.00001), "<0.1%"},
+		{percent(0.5), "50%"}, {percent(0.0999), "10%"}, {percent(0.0994), "9.9%"}, {percent(0.0123), "1.2%"}, {percent(0.9999), "99%"}, {percent(1), "100%"}, {percent(0.00001), "<0.1%"},
 		{dur(12), "12 ms"}, {dur(5400), "5.4 s"}, {dur(125_000), "2m5s"},
 		{words(10 * time.Minute), "10 minutes"}, {words(time.Hour), "60 minutes"}, {words(3 * time.Hour), "3 hours"},
 		{words(time.Minute), "minute"},

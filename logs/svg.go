@@ -402,7 +402,7 @@ func hBars(items []Count, color func(string) string, limit int) template.HTML {
 	for _, it := range items {
 		longest = max(longest, len([]rune(clip(it.Key, 34))))
 	}
-	labelW := math.Min(260, math.Max(60, 7*float64(longest)+14))
+	labelW := math.Min(270, math.Max(60, 8.2*float64(longest)+14)) // upper-case cipher names are wide
 	maxV := 0.0
 	for _, it := range items {
 		maxV = math.Max(maxV, float64(it.Count))
