@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/pki"
+)
+
+// The test binary doubles as the edgegate binary, so tests can run it as
+// a real process and send it real signals.
+func TestMain(m *testing.M) {
+	if os.Getenv("EDGEGATE_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code = run(ctx, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	for _, c := range commands() {
+		code, _, stderr := runCmd(t, c.name, "-h")
+		if code != exitOK || !strings.Contains(stderr, "Usage: edgegate "+c.name) || !strings.Contains(stderr, "Examples:") {
+			t.Errorf("%s -h: exit %d, output:\n%s", c.name, code, stderr)
+		}
+	}
+	if code, _, _ := runCmd(t, "frobnicate"); code != exitUsage {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if code, _, _ := runCmd(t, "edge"); code != exitUsage {
+		t.Errorf("edge without -config: exit %d, want 2", code)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	configs, _ := filepath.Glob("../../configs/*.yaml")
+	if len(configs) == 0 {
+		t.Fatal("no example configs found")
+	}
+	// The examples name files on the host they are written for.
+	for _, c := range configs {
+		if code, stdout, stderr := runCmd(t, "check", "-files=false", "-config", c); code != exitOK {
+			t.Errorf("check %s: exit %d\n%s%s", c, code, stdout, stderr)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("edge:\n  location: X\n  colour: blue\ndistributions: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "check", "-config", bad)
+	if code != exitUsage || !strings.Contains(stderr, bad+":3: edge.colour: unknown key") {
+		t.Fatalf("check of a bad config: exit %d, stderr %q", code, stderr)
+	}
+	// With file checks on, a missing CA is named at its line.
+	code, _, stderr = runCmd(t, "check", "-config", "../../configs/origin.yaml")
+	if code != exitUsage || !strings.Contains(stderr, "origin.yaml:") || !strings.Contains(stderr, "trust store") {
+		t.Fatalf("check with missing files: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// fixture is a CA, an HTTPS origin whose certificate is for
+// alb.example.test, and a viewer certificate for www.example.test.
+type fixture struct {
+	dir, caFile, certFile, keyFile string
+	ca                             *pki.Authority
+	origin                         string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir()}
+	var err error
+	if f.ca, err = pki.NewAuthority("cmd test CA"); err != nil {
+		t.Fatal(err)
+	}
+	f.caFile = filepath.Join(f.dir, "ca.pem")
+	if err := f.ca.WriteFile(f.caFile); err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := f.ca.Issue(pki.LeafOptions{Names: []string{"www.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.certFile, f.keyFile, err = viewer.WriteFiles(f.dir, "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	originCert, err := f.ca.Issue(pki.LeafOptions{Names: []string{"alb.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(2 * time.Millisecond)
+			fmt.Fprintf(w, "hello from alb: %s\n", r.URL.Path)
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{originCert.TLS()}},
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() { _ = srv.ServeTLS(l, "", "") }()
+	t.Cleanup(func() { srv.Close() })
+	f.origin = l.Addr().String()
+	return f
+}
+
+// The classic case from the command line: probe names the names and the fix.
+func TestProbeClassicCase(t *testing.T) {
+	f := newFixture(t)
+	code, stdout, _ := runCmd(t, "probe", "-connect", f.origin, "-ca", f.caFile, "https://lb-123.elb.example.test/")
+	if code != exitFailure {
+		t.Fatalf("probe of a mismatched name: exit %d, want 1\n%s", code, stdout)
+	}
+	for _, want := range []string{"alb.example.test", "lb-123.elb.example.test", "domain_name"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("probe output does not mention %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = runCmd(t, "probe", "-connect", f.origin, "-ca", f.caFile, "https://alb.example.test/")
+	if code != exitOK {
+		t.Fatalf("probe of the right name: exit %d\n%s", code, stdout)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// A SIGTERM during load loses no line: every response a viewer received
+// has its line, and in-flight requests finish before the process exits.
+func TestSIGTERMLosesNoLine(t *testing.T) {
+	f := newFixture(t)
+	httpsAddr, logDir := freeAddr(t), filepath.Join(f.dir, "logs")
+	cfg := filepath.Join(f.dir, "edge.yaml")
+	text := fmt.Sprintf(`edge:
+  location: SIG1
+  listen: {http: "off", https: %q}
+  certificates: {files: [{cert: %q, key: %q}]}
+  logs: {dir: %q, gzip: true}
+distributions:
+  - aliases: [www.example.test]
+    origins: [{id: alb, domain_name: alb.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: alb}
+`, httpsAddr, f.certFile, f.keyFile, logDir, f.origin, f.caFile)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "edge", "-config", cfg)
+	cmd.Env = append(os.Environ(), "EDGEGATE_TEST_RUN_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool(), ServerName: "www.example.test"},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", httpsAddr)
+		},
+		MaxIdleConnsPerHost: 32,
+	}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get("https://www.example.test/ready")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge did not come up: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var mu sync.Mutex
+	var ids []string
+	stop := time.Now().Add(20 * time.Second) // bound, in case the edge never stops
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				resp, err := client.Get(fmt.Sprintf("https://www.example.test/w%d/%d", w, i))
+				if err != nil {
+					return // the edge has closed its listener
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode == 200 {
+					mu.Lock()
+					ids = append(ids, resp.Header.Get("X-Edge-Request-Id"))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Let the load build up (bounded), then signal in the middle of it.
+	for ramp := time.Now().Add(15 * time.Second); time.Now().Before(ramp); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		if n >= 300 {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("edge exited with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("edge did not exit within 30s of SIGTERM")
+	}
+	wg.Wait()
+
+	logged := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(logDir, "*"))
+	for _, file := range files {
+		rc, err := accesslog.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := accesslog.NewReader(rc, file)
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			logged[rec.RequestID] = true
+		}
+		rc.Close()
+	}
+	if len(ids) < 100 {
+		t.Fatalf("only %d responses before SIGTERM; the load did not run", len(ids))
+	}
+	for _, id := range ids {
+		if !logged[id] {
+			t.Fatalf("response %s has no log line (%d responses, %d lines)", id, len(ids), len(logged))
+		}
+	}
+	if !strings.Contains(stderr.String(), "edge stopped") {
+		t.Errorf("no clean stop in the operational log:\n%s", stderr.String())
+	}
+}

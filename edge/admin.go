@@ -1,0 +1,87 @@
+package edge
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
+)
+
+// stats counts requests for /metrics.
+type stats struct {
+	mu         sync.Mutex
+	requests   map[statsKey]int64
+	tlsRefused atomic.Int64
+}
+
+type statsKey struct {
+	result, detailed accesslog.ResultType
+	status           int
+}
+
+func newStats() *stats { return &stats{requests: map[statsKey]int64{}} }
+
+func (s *stats) count(result, detailed accesslog.ResultType, status int) {
+	s.mu.Lock()
+	s.requests[statsKey{result, detailed, status}]++
+	s.mu.Unlock()
+}
+
+// adminHandler serves /healthz and /metrics (Prometheus text format).
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.writeMetrics(w)
+	})
+	s.invalidationsHandler(mux)
+	return mux
+}
+
+func (s *Server) writeMetrics(w io.Writer) {
+	s.stats.mu.Lock()
+	keys := make([]statsKey, 0, len(s.stats.requests))
+	for k := range s.stats.requests {
+		keys = append(keys, k)
+	}
+	counts := make(map[statsKey]int64, len(keys))
+	for _, k := range keys {
+		counts[k] = s.stats.requests[k]
+	}
+	s.stats.mu.Unlock()
+	slices.SortFunc(keys, func(a, b statsKey) int {
+		return cmpStrings(fmt.Sprint(a), fmt.Sprint(b))
+	})
+	fmt.Fprintln(w, "# HELP edgegate_edge_requests_total Viewer requests by result type, detailed result type and status.")
+	fmt.Fprintln(w, "# TYPE edgegate_edge_requests_total counter")
+	for _, k := range keys {
+		status := strconv.Itoa(k.status)
+		if k.status == 0 {
+			status = "000"
+		}
+		fmt.Fprintf(w, "edgegate_edge_requests_total{location=%q,result_type=%q,detailed_result_type=%q,status=%q} %d\n",
+			s.cfg.Edge.Location, k.result, k.detailed, status, counts[k])
+	}
+	fmt.Fprintln(w, "# HELP edgegate_edge_tls_refused_total TLS handshakes refused for an unknown or missing server name.")
+	fmt.Fprintln(w, "# TYPE edgegate_edge_tls_refused_total counter")
+	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.cfg.Edge.Location, s.stats.tlsRefused.Load())
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

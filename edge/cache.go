@@ -1,0 +1,235 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgegate/edgegate/acme/redisstore"
+	"github.com/edgegate/edgegate/cache"
+	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/redis/go-redis/v9"
+)
+
+// cachePolicy maps a behavior's cache policy to the cache package's.
+func cachePolicy(b *Behavior) cache.Policy {
+	p := b.CachePolicy
+	sel := func(l NameList) cache.Selection {
+		if l.All {
+			return cache.SelectAll()
+		}
+		return cache.SelectNames(l.Names...)
+	}
+	return cache.Policy{
+		MinTTL:     p.MinTTL.D(),
+		DefaultTTL: p.DefaultTTL.D(),
+		MaxTTL:     p.MaxTTL.D(),
+		Key: cache.KeyPolicy{
+			QueryStrings:         sel(p.Key.QueryStrings),
+			Headers:              p.Key.Headers,
+			Cookies:              sel(p.Key.Cookies),
+			AcceptEncodingGzip:   b.Compress,
+			AcceptEncodingBrotli: b.Compress,
+		},
+	}
+}
+
+// edgeCache is the node's cache: memory, then Redis shared by the cluster.
+type edgeCache struct {
+	c     *cache.Cache
+	inv   *cache.Invalidator
+	redis redis.UniversalClient
+}
+
+func (s *Server) newCache() (*edgeCache, error) {
+	cs := s.cfg.Edge.Cache
+	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: int64(cs.Memory)})
+	if err != nil {
+		return nil, fmt.Errorf("edge cache memory tier: %w", err)
+	}
+	ec := &edgeCache{}
+	var store cache.Store = mem
+	if cs.Redis != "" {
+		if ec.redis, err = redisstore.ParseURL(cs.Redis); err != nil {
+			return nil, fmt.Errorf("edge cache redis %s: %w", cs.Redis, err)
+		}
+		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: s.log})
+	}
+	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: s.cfg.Edge.Location, Logger: s.log})
+	ec.c = cache.New(store, cache.Options{Logger: s.log, Invalidator: ec.inv})
+	return ec, nil
+}
+
+// serveCached answers a request of a caching behavior through the cache;
+// the origin is reached through the same target (transport, failover) as
+// uncached requests.
+func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
+	viewerXFF := r.Header.Values("X-Forwarded-For")
+	client := stripPort(r.RemoteAddr)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
+		xff := client
+		if len(viewerXFF) > 0 {
+			xff = strings.Join(viewerXFF, ", ") + ", " + client
+		}
+		oreq.Header.Set("X-Forwarded-For", xff)
+		oreq.Header.Set("X-Forwarded-Proto", proto)
+		oreq.Header.Set("Via", "1.1 "+s.cfg.Edge.Location+" (edgegate)")
+		oreq.Header.Set("X-Edge-Request-Id", ex.id)
+		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
+		if err == nil {
+			resp.Body = &markedBody{ReadCloser: resp.Body}
+		}
+		return resp, err
+	}
+	resp, err := s.cache.c.Do(r.Context(), r, b.policy, origin)
+	if err != nil {
+		s.originError(ex, r, ex, err)
+		return
+	}
+	result := accesslog.ResultType(resp.Outcome.String())
+	if resp.Status >= 400 {
+		result = accesslog.ResultError
+	}
+	ex.classify(result, result, result)
+	h := ex.Header()
+	copyEndToEnd(h, resp.Header)
+	s.edgeHeaders(h, ex, result)
+	h.Set("Cache-Status", cacheStatus(resp.Outcome, resp.Entry))
+	if resp.Stream == nil {
+		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		ex.WriteHeader(resp.Status)
+		if len(resp.Body) > 0 {
+			_, _ = ex.Write(resp.Body)
+		}
+		return
+	}
+	body := &originBody{ReadCloser: resp.Stream, ex: ex}
+	defer body.Close()
+	ex.WriteHeader(resp.Status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := ex.Write(buf[:n]); werr != nil {
+				panic(http.ErrAbortHandler) // the viewer is gone: cut the connection
+			}
+			ex.Flush()
+		}
+		if rerr == io.EOF {
+			return
+		}
+		if rerr != nil {
+			panic(http.ErrAbortHandler) // the origin broke the body: cut the viewer's response too
+		}
+	}
+}
+
+// copyEndToEnd copies response headers without hop-by-hop ones, including
+// those the origin named in Connection.
+func copyEndToEnd(dst, src http.Header) {
+	named := map[string]bool{}
+	for _, v := range src.Values("Connection") {
+		for _, f := range strings.Split(v, ",") {
+			named[http.CanonicalHeaderKey(strings.TrimSpace(f))] = true
+		}
+	}
+	for k, vs := range src {
+		if isHopByHop(k) || named[k] {
+			continue
+		}
+		dst[k] = slices.Clone(vs)
+	}
+}
+
+// cacheStatus is the RFC 9211 Cache-Status value.
+func cacheStatus(o cache.Outcome, e *cache.Entry) string {
+	switch o {
+	case cache.Hit:
+		if e != nil {
+			return fmt.Sprintf("edgegate; hit; ttl=%d", int((e.Lifetime - e.Age(time.Now())).Seconds()))
+		}
+		return "edgegate; hit"
+	case cache.StaleHit:
+		return "edgegate; hit; fwd=stale"
+	case cache.RefreshHit:
+		return "edgegate; fwd=stale; fwd-status=304; stored"
+	case cache.Pass:
+		return "edgegate; fwd=uri-miss"
+	}
+	return "edgegate; fwd=miss; stored"
+}
+
+// invalidationsHandler serves POST /invalidations and GET /invalidations/ID.
+func (s *Server) invalidationsHandler(mux *http.ServeMux) {
+	mux.HandleFunc("POST /invalidations", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Paths []string `json:"paths"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, fmt.Sprintf(`body: want {"paths": ["/images/*", "/index.html"]}: %v`, err), http.StatusBadRequest)
+			return
+		}
+		inv, err := s.cache.c.Invalidate(r.Context(), req.Paths)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.log.Info().Str("invalidation", inv.ID).Strs("paths", inv.Paths).Msg("invalidation created")
+		w.Header().Set("Location", "/invalidations/"+inv.ID)
+		writeJSON(w, http.StatusCreated, inv)
+	})
+	mux.HandleFunc("GET /invalidations/{id}", func(w http.ResponseWriter, r *http.Request) {
+		inv, err := s.cache.inv.Status(r.Context(), r.PathValue("id"))
+		if err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, cache.ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			http.Error(w, err.Error(), status)
+			return
+		}
+		writeJSON(w, http.StatusOK, inv)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// bodyReadError marks a failure while reading an origin's body, so that it
+// is classified as the origin breaking the response midway (or going
+// silent, for a timeout), whatever layer reports it.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "reading the origin's response body: " + e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+type markedBody struct{ io.ReadCloser }
+
+func (b *markedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyReadError{err}
+	}
+	return n, err
+}

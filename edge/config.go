@@ -1,0 +1,628 @@
+package edge
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edgegate/edgegate/acme"
+	"github.com/edgegate/edgegate/internal/yamlconf"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is an edge node's configuration file: the node's own settings and
+// the distributions it serves.
+type Config struct {
+	Edge          Settings       `yaml:"edge"`
+	Distributions []Distribution `yaml:"distributions"`
+
+	doc *yamlconf.Document
+}
+
+// Settings are the edge node's own settings.
+type Settings struct {
+	// Location is written to x-edge-location and the Via header.
+	Location     string        `yaml:"location"`
+	Listen       Listen        `yaml:"listen"`
+	Certificates acme.Config   `yaml:"certificates"`
+	Cache        CacheSettings `yaml:"cache"`
+	Logs         LogSettings   `yaml:"logs"`
+	Admin        AdminSettings `yaml:"admin"`
+	// Resolver is a DNS server (HOST:PORT) used to resolve origin domain
+	// names; the system resolver when empty.
+	Resolver string   `yaml:"resolver"`
+	Timeouts Timeouts `yaml:"timeouts"`
+}
+
+// Listen holds the viewer listener addresses.
+type Listen struct {
+	HTTP  string `yaml:"http"`
+	HTTPS string `yaml:"https"`
+}
+
+// CacheSettings size the cache tiers.
+type CacheSettings struct {
+	Memory yamlconf.Size `yaml:"memory"`
+	Redis  string        `yaml:"redis"`
+}
+
+// LogSettings configure the standard (access) logs.
+type LogSettings struct {
+	// Dir receives the log files; standard logs are off when empty.
+	Dir string `yaml:"dir"`
+	// Rotate starts a new file every period (default 1h).
+	Rotate yamlconf.Duration `yaml:"rotate"`
+	// Gzip compresses finished files.
+	Gzip bool `yaml:"gzip"`
+	// IncludeCookies logs the Cookie header in cs(Cookie), as CloudFront's
+	// cookie logging does; off by default because cookies carry secrets.
+	IncludeCookies bool `yaml:"include_cookies"`
+}
+
+// AdminSettings configure the admin listener (/healthz, /metrics).
+type AdminSettings struct {
+	Listen string `yaml:"listen"`
+}
+
+// Timeouts bound every viewer connection; zero values take the defaults.
+type Timeouts struct {
+	ReadHeader yamlconf.Duration `yaml:"read_header"` // default 10s
+	Read       yamlconf.Duration `yaml:"read"`        // whole request incl. body, default 60s
+	Write      yamlconf.Duration `yaml:"write"`       // whole response, default 300s
+	Idle       yamlconf.Duration `yaml:"idle"`        // keep-alive, default 120s
+	Shutdown   yamlconf.Duration `yaml:"shutdown"`    // drain on SIGTERM, default 30s
+	// MaxHeaderBytes limits request headers (default 20KiB, as CloudFront).
+	MaxHeaderBytes yamlconf.Size `yaml:"max_header_bytes"`
+}
+
+// Distribution is a set of aliases served with one set of origins and
+// behaviors, as a CloudFront distribution.
+type Distribution struct {
+	// ID names the distribution in cs(Host) of the logs; the first alias
+	// when empty.
+	ID                     string        `yaml:"id"`
+	Aliases                []string      `yaml:"aliases"`
+	ViewerProtocolPolicy   string        `yaml:"viewer_protocol_policy"`
+	MinimumProtocolVersion string        `yaml:"minimum_protocol_version"`
+	Origins                []Origin      `yaml:"origins"`
+	OriginGroups           []OriginGroup `yaml:"origin_groups"`
+	DefaultBehavior        Behavior      `yaml:"default_behavior"`
+	Behaviors              []Behavior    `yaml:"behaviors"`
+}
+
+// Origin is a custom origin: where and how the edge re-originates.
+type Origin struct {
+	ID                 string            `yaml:"id"`
+	DomainName         string            `yaml:"domain_name"`
+	ConnectTo          string            `yaml:"connect_to"`
+	OriginPath         string            `yaml:"origin_path"`
+	HTTPPort           int               `yaml:"http_port"`
+	HTTPSPort          int               `yaml:"https_port"`
+	ProtocolPolicy     string            `yaml:"protocol_policy"`
+	SSLProtocols       []string          `yaml:"ssl_protocols"`
+	TrustedCA          string            `yaml:"trusted_ca"`
+	ClientCertificate  acme.KeyPair      `yaml:"client_certificate"`
+	ConnectionAttempts int               `yaml:"connection_attempts"`
+	ConnectionTimeout  yamlconf.Duration `yaml:"connection_timeout"`
+	ResponseTimeout    yamlconf.Duration `yaml:"response_timeout"`
+	KeepaliveTimeout   yamlconf.Duration `yaml:"keepalive_timeout"`
+	CustomHeaders      map[string]string `yaml:"custom_headers"`
+}
+
+// OriginGroup fails over from its first member to the next.
+type OriginGroup struct {
+	ID               string   `yaml:"id"`
+	Members          []string `yaml:"members"`
+	FailoverCriteria []int    `yaml:"failover_criteria"`
+}
+
+// Behavior routes requests matching a path pattern to a target.
+type Behavior struct {
+	PathPattern    string      `yaml:"path_pattern"`
+	Target         string      `yaml:"target"`
+	CachePolicy    CachePolicy `yaml:"cache_policy"`
+	AllowedMethods []string    `yaml:"allowed_methods"`
+	Compress       bool        `yaml:"compress"`
+}
+
+// CachePolicy is a behavior's caching: TTLs and the cache key. Written
+// either as a mapping or as the word "disabled".
+type CachePolicy struct {
+	Disabled   bool
+	DefaultTTL yamlconf.Duration `yaml:"default_ttl"`
+	MaxTTL     yamlconf.Duration `yaml:"max_ttl"`
+	MinTTL     yamlconf.Duration `yaml:"min_ttl"`
+	Key        CacheKey          `yaml:"key"`
+
+	// set records which TTLs the file gave, so that an explicit 0 (a pure
+	// RFC 9111 cache) is told apart from an absent key (CloudFront's
+	// defaults).
+	set map[string]bool
+}
+
+// CacheKey names what, besides host and path, is in the cache key (and so
+// forwarded to the origin).
+type CacheKey struct {
+	QueryStrings NameList `yaml:"query_strings"`
+	Headers      []string `yaml:"headers"`
+	Cookies      NameList `yaml:"cookies"`
+}
+
+// NameList is "none", "all", or a list of names.
+type NameList struct {
+	All   bool
+	Names []string
+}
+
+// UnmarshalYAML accepts none, all, or a list.
+func (l *NameList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Value {
+		case "all":
+			*l = NameList{All: true}
+		case "none", "":
+			*l = NameList{}
+		default:
+			return yamlconf.NewValueError(n, "%q: use none, all, or a list of names", n.Value)
+		}
+		return nil
+	case yaml.SequenceNode:
+		var names []string
+		if err := n.Decode(&names); err != nil {
+			return yamlconf.NewValueError(n, "expected a list of names")
+		}
+		*l = NameList{Names: names}
+		return nil
+	}
+	return yamlconf.NewValueError(n, "use none, all, or a list of names")
+}
+
+// UnmarshalYAML accepts "disabled" or a mapping.
+func (p *CachePolicy) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value == "disabled" {
+			*p = CachePolicy{Disabled: true}
+			return nil
+		}
+		return yamlconf.NewValueError(n, "%q: use disabled or a mapping with default_ttl, max_ttl, min_ttl, key", n.Value)
+	}
+	type plain CachePolicy
+	var v plain
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*p = CachePolicy(v)
+	p.set = map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		p.set[n.Content[i].Value] = true
+	}
+	return nil
+}
+
+// Viewer protocol policies.
+const (
+	PolicyAllowAll        = "allow-all"
+	PolicyHTTPSOnly       = "https-only"
+	PolicyRedirectToHTTPS = "redirect-to-https"
+)
+
+// Origin protocol policies.
+const (
+	OriginHTTPOnly    = "http-only"
+	OriginHTTPSOnly   = "https-only"
+	OriginMatchViewer = "match-viewer"
+)
+
+// Defaults, named after CloudFront's.
+const (
+	DefaultConnectionAttempts = 3
+	DefaultConnectionTimeout  = 10 * time.Second
+	DefaultResponseTimeout    = 30 * time.Second
+	DefaultKeepaliveTimeout   = 5 * time.Second
+	DefaultMaxHeaderBytes     = 20 << 10
+	DefaultMinimumProtocol    = "TLSv1.2_2021"
+)
+
+var allowedFailover = []int{400, 403, 404, 416, 500, 502, 503, 504}
+
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut,
+	http.MethodPost, http.MethodPatch, http.MethodDelete}
+
+// LoadConfig reads, strictly decodes, defaults and validates an edge config.
+func LoadConfig(path string) (*Config, error) {
+	var c Config
+	doc, err := yamlconf.ReadFile(path, &c)
+	if err != nil {
+		return nil, err
+	}
+	c.doc = doc
+	c.resolvePaths(filepath.Dir(path))
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// resolvePaths makes relative file paths relative to the config file's
+// directory, so a config works from any working directory.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.Edge.Certificates.Files {
+		abs(&c.Edge.Certificates.Files[i].Cert)
+		abs(&c.Edge.Certificates.Files[i].Key)
+	}
+	if a := c.Edge.Certificates.ACME; a != nil {
+		abs(&a.TrustedRoots)
+	}
+	abs(&c.Edge.Logs.Dir)
+	for i := range c.Distributions {
+		for j := range c.Distributions[i].Origins {
+			o := &c.Distributions[i].Origins[j]
+			abs(&o.TrustedCA)
+			abs(&o.ClientCertificate.Cert)
+			abs(&o.ClientCertificate.Key)
+		}
+	}
+}
+
+// CheckFiles reports referenced files (certificates, keys, CAs) that
+// cannot be read, each at its place in the config file.
+func (c *Config) CheckFiles() error {
+	var errs yamlconf.Errors
+	check := func(path, file string) {
+		if file == "" {
+			return
+		}
+		if f, err := os.Open(file); err != nil {
+			errs = append(errs, c.errorf(path, "%v", err))
+		} else {
+			f.Close()
+		}
+	}
+	for i, f := range c.Edge.Certificates.Files {
+		check(fmt.Sprintf("edge.certificates.files[%d].cert", i), f.Cert)
+		check(fmt.Sprintf("edge.certificates.files[%d].key", i), f.Key)
+	}
+	if a := c.Edge.Certificates.ACME; a != nil {
+		check("edge.certificates.acme.trusted_roots", a.TrustedRoots)
+	}
+	for i, d := range c.Distributions {
+		for j, o := range d.Origins {
+			op := fmt.Sprintf("distributions[%d].origins[%d]", i, j)
+			check(op+".trusted_ca", o.TrustedCA)
+			check(op+".client_certificate.cert", o.ClientCertificate.Cert)
+			check(op+".client_certificate.key", o.ClientCertificate.Key)
+		}
+	}
+	return errs.Err()
+}
+
+// ParseConfig is LoadConfig for data already read; name is used in errors.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	var c Config
+	doc, err := yamlconf.Decode(name, data, &c)
+	if err != nil {
+		return nil, err
+	}
+	c.doc = doc
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	e := &c.Edge
+	if e.Location == "" {
+		e.Location = "EDGE1"
+	}
+	if e.Listen.HTTP == "" {
+		e.Listen.HTTP = ":80"
+	}
+	if e.Listen.HTTPS == "" {
+		e.Listen.HTTPS = ":443"
+	}
+	if e.Cache.Memory == 0 {
+		e.Cache.Memory = 256 << 20
+	}
+	if e.Logs.Rotate == 0 {
+		e.Logs.Rotate = yamlconf.Duration(time.Hour)
+	}
+	t := &e.Timeouts
+	def := func(d *yamlconf.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = yamlconf.Duration(v)
+		}
+	}
+	def(&t.ReadHeader, 10*time.Second)
+	def(&t.Read, 60*time.Second)
+	def(&t.Write, 300*time.Second)
+	def(&t.Idle, 120*time.Second)
+	def(&t.Shutdown, 30*time.Second)
+	if t.MaxHeaderBytes == 0 {
+		t.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	for i := range c.Distributions {
+		d := &c.Distributions[i]
+		for j, a := range d.Aliases {
+			d.Aliases[j] = strings.ToLower(strings.TrimSuffix(a, "."))
+		}
+		if d.ID == "" && len(d.Aliases) > 0 {
+			d.ID = d.Aliases[0]
+		}
+		if d.ViewerProtocolPolicy == "" {
+			d.ViewerProtocolPolicy = PolicyRedirectToHTTPS
+		}
+		if d.MinimumProtocolVersion == "" {
+			d.MinimumProtocolVersion = DefaultMinimumProtocol
+		}
+		for j := range d.Origins {
+			o := &d.Origins[j]
+			if o.ProtocolPolicy == "" {
+				o.ProtocolPolicy = OriginHTTPSOnly
+			}
+			if len(o.SSLProtocols) == 0 {
+				o.SSLProtocols = []string{"TLSv1.2", "TLSv1.3"}
+			}
+			if o.ConnectionAttempts == 0 {
+				o.ConnectionAttempts = DefaultConnectionAttempts
+			}
+			def(&o.ConnectionTimeout, DefaultConnectionTimeout)
+			def(&o.ResponseTimeout, DefaultResponseTimeout)
+			def(&o.KeepaliveTimeout, DefaultKeepaliveTimeout)
+			if o.HTTPPort == 0 {
+				o.HTTPPort = 80
+			}
+			if o.HTTPSPort == 0 {
+				o.HTTPSPort = 443
+			}
+		}
+		for j := range d.OriginGroups {
+			g := &d.OriginGroups[j]
+			if len(g.FailoverCriteria) == 0 {
+				g.FailoverCriteria = []int{500, 502, 503, 504}
+			}
+		}
+		behaviorDefaults(&d.DefaultBehavior)
+		for j := range d.Behaviors {
+			behaviorDefaults(&d.Behaviors[j])
+		}
+	}
+}
+
+// CloudFront's default TTLs for a cache policy.
+const (
+	DefaultCacheDefaultTTL = 24 * time.Hour
+	DefaultCacheMaxTTL     = 365 * 24 * time.Hour
+)
+
+func behaviorDefaults(b *Behavior) {
+	p := &b.CachePolicy
+	if !p.Disabled {
+		if !p.set["default_ttl"] {
+			p.DefaultTTL = yamlconf.Duration(DefaultCacheDefaultTTL)
+		}
+		if !p.set["max_ttl"] {
+			p.MaxTTL = yamlconf.Duration(max(DefaultCacheMaxTTL, p.DefaultTTL.D(), p.MinTTL.D()))
+		}
+	}
+	if len(b.AllowedMethods) == 0 {
+		b.AllowedMethods = []string{http.MethodGet, http.MethodHead}
+	}
+	for i, m := range b.AllowedMethods {
+		b.AllowedMethods[i] = strings.ToUpper(m)
+	}
+}
+
+// Place locates a key path of the file in an error.
+func (c *Config) errorf(path, format string, args ...any) *yamlconf.Error {
+	if c.doc == nil {
+		return &yamlconf.Error{Key: path, Problem: fmt.Sprintf(format, args...)}
+	}
+	return c.doc.Errorf(path, format, args...)
+}
+
+func (c *Config) validate() error {
+	var errs yamlconf.Errors
+	add := func(path, format string, args ...any) { errs = append(errs, c.errorf(path, format, args...)) }
+
+	e := c.Edge
+	for _, l := range []struct{ key, addr string }{{"edge.listen.http", e.Listen.HTTP}, {"edge.listen.https", e.Listen.HTTPS}, {"edge.admin.listen", e.Admin.Listen}} {
+		if l.addr == "" || l.addr == "off" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			add(l.key, "%q is not HOST:PORT", l.addr)
+		}
+	}
+	if e.Resolver != "" {
+		if _, _, err := net.SplitHostPort(e.Resolver); err != nil {
+			add("edge.resolver", "%q is not HOST:PORT of a DNS server", e.Resolver)
+		}
+	}
+	for _, p := range e.Certificates.Validate() {
+		key := "edge.certificates"
+		if p.Key != "" {
+			key += "." + p.Key
+		}
+		add(key, "%s", p.Message)
+	}
+	if len(c.Distributions) == 0 {
+		add("distributions", "at least one distribution is required")
+	}
+	seenAlias := map[string]string{}
+	for i, d := range c.Distributions {
+		dp := fmt.Sprintf("distributions[%d]", i)
+		if len(d.Aliases) == 0 {
+			add(dp+".aliases", "at least one alias (the domain name viewers use) is required")
+		}
+		for j, a := range d.Aliases {
+			ap := fmt.Sprintf("%s.aliases[%d]", dp, j)
+			if !validHostname(a) {
+				add(ap, "%q is not a valid domain name", a)
+			} else if prev, dup := seenAlias[a]; dup {
+				add(ap, "%s is already an alias of %s", a, prev)
+			}
+			seenAlias[a] = dp
+		}
+		switch d.ViewerProtocolPolicy {
+		case PolicyAllowAll, PolicyHTTPSOnly, PolicyRedirectToHTTPS:
+		default:
+			add(dp+".viewer_protocol_policy", "%q: use allow-all, https-only or redirect-to-https", d.ViewerProtocolPolicy)
+		}
+		if _, ok := securityPolicies()[d.MinimumProtocolVersion]; !ok {
+			add(dp+".minimum_protocol_version", "%q is not a security policy (use one of %s)", d.MinimumProtocolVersion, strings.Join(securityPolicyNames(), ", "))
+		}
+		targets := map[string]bool{}
+		if len(d.Origins) == 0 {
+			add(dp+".origins", "at least one origin is required")
+		}
+		for j, o := range d.Origins {
+			c.validateOrigin(&errs, fmt.Sprintf("%s.origins[%d]", dp, j), o)
+			if targets[o.ID] {
+				add(fmt.Sprintf("%s.origins[%d].id", dp, j), "duplicate origin id %q", o.ID)
+			}
+			targets[o.ID] = true
+		}
+		origins := maps(d.Origins)
+		for j, g := range d.OriginGroups {
+			gp := fmt.Sprintf("%s.origin_groups[%d]", dp, j)
+			if g.ID == "" {
+				add(gp+".id", "an origin group needs an id")
+			} else if targets[g.ID] {
+				add(gp+".id", "id %q is already used by an origin or group", g.ID)
+			}
+			targets[g.ID] = true
+			if len(g.Members) < 2 {
+				add(gp+".members", "an origin group needs at least two member origins (primary first)")
+			}
+			for k, m := range g.Members {
+				if !origins[m] {
+					add(fmt.Sprintf("%s.members[%d]", gp, k), "no origin with id %q in this distribution", m)
+				}
+			}
+			for k, s := range g.FailoverCriteria {
+				if !slices.Contains(allowedFailover, s) {
+					add(fmt.Sprintf("%s.failover_criteria[%d]", gp, k), "%d cannot trigger failover (use %v)", s, allowedFailover)
+				}
+			}
+		}
+		c.validateBehavior(&errs, dp+".default_behavior", d.DefaultBehavior, targets, false)
+		for j, b := range d.Behaviors {
+			c.validateBehavior(&errs, fmt.Sprintf("%s.behaviors[%d]", dp, j), b, targets, true)
+		}
+	}
+	return errs.Err()
+}
+
+func maps(os []Origin) map[string]bool {
+	m := make(map[string]bool, len(os))
+	for _, o := range os {
+		m[o.ID] = true
+	}
+	return m
+}
+
+func (c *Config) validateOrigin(errs *yamlconf.Errors, op string, o Origin) {
+	add := func(path, format string, args ...any) { *errs = append(*errs, c.errorf(path, format, args...)) }
+	if o.ID == "" {
+		add(op+".id", "an origin needs an id (behaviors name it as their target)")
+	}
+	if o.DomainName == "" {
+		add(op+".domain_name", "missing: the origin's domain name (sent as SNI and checked against its certificate)")
+	} else if !validHostname(o.DomainName) && net.ParseIP(o.DomainName) == nil {
+		add(op+".domain_name", "%q is not a domain name", o.DomainName)
+	}
+	if o.ConnectTo != "" {
+		if _, _, err := net.SplitHostPort(o.ConnectTo); err != nil {
+			add(op+".connect_to", "%q is not HOST:PORT", o.ConnectTo)
+		}
+	}
+	if o.OriginPath != "" && (!strings.HasPrefix(o.OriginPath, "/") || strings.HasSuffix(o.OriginPath, "/")) {
+		add(op+".origin_path", "%q must start with / and not end with /", o.OriginPath)
+	}
+	switch o.ProtocolPolicy {
+	case OriginHTTPOnly, OriginHTTPSOnly, OriginMatchViewer:
+	default:
+		add(op+".protocol_policy", "%q: use http-only, https-only or match-viewer", o.ProtocolPolicy)
+	}
+	for k, p := range o.SSLProtocols {
+		if _, ok := tlsVersions()[p]; !ok {
+			add(fmt.Sprintf("%s.ssl_protocols[%d]", op, k), "%q: use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", p)
+		}
+	}
+	if o.ConnectionAttempts < 1 || o.ConnectionAttempts > 3 {
+		add(op+".connection_attempts", "%d: must be 1, 2 or 3", o.ConnectionAttempts)
+	}
+	if o.ConnectionTimeout.D() > 10*time.Second {
+		add(op+".connection_timeout", "%s: at most 10s per attempt", o.ConnectionTimeout.D())
+	}
+	if o.ResponseTimeout.D() > 180*time.Second {
+		add(op+".response_timeout", "%s: at most 180s", o.ResponseTimeout.D())
+	}
+	if o.KeepaliveTimeout.D() > 180*time.Second {
+		add(op+".keepalive_timeout", "%s: at most 180s", o.KeepaliveTimeout.D())
+	}
+	if (o.ClientCertificate.Cert == "") != (o.ClientCertificate.Key == "") {
+		add(op+".client_certificate", "set both cert and key, or neither")
+	}
+	for h := range o.CustomHeaders {
+		if isHopByHop(h) || strings.EqualFold(h, "Host") {
+			add(op+".custom_headers."+h, "%s cannot be set as a custom header", h)
+		}
+	}
+}
+
+func (c *Config) validateBehavior(errs *yamlconf.Errors, bp string, b Behavior, targets map[string]bool, needPattern bool) {
+	add := func(path, format string, args ...any) { *errs = append(*errs, c.errorf(path, format, args...)) }
+	if needPattern && b.PathPattern == "" {
+		add(bp+".path_pattern", "missing: a behavior needs a path pattern such as /api/*")
+	}
+	if b.Target == "" {
+		add(bp+".target", "missing: the origin or origin group id to send requests to")
+	} else if !targets[b.Target] {
+		add(bp+".target", "no origin or origin group with id %q in this distribution", b.Target)
+	}
+	for k, m := range b.AllowedMethods {
+		if !slices.Contains(knownMethods, m) {
+			add(fmt.Sprintf("%s.allowed_methods[%d]", bp, k), "%q: use GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE", m)
+		}
+	}
+	if !slices.Contains(b.AllowedMethods, http.MethodGet) || !slices.Contains(b.AllowedMethods, http.MethodHead) {
+		add(bp+".allowed_methods", "must include GET and HEAD")
+	}
+	if !b.CachePolicy.Disabled {
+		if err := cachePolicy(&b).Validate(); err != nil {
+			add(bp+".cache_policy", "%v", err)
+		}
+	}
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

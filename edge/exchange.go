@@ -1,0 +1,269 @@
+package edge
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/rs/zerolog"
+)
+
+// exchange follows one viewer request from arrival to its log line. It
+// wraps the ResponseWriter to learn what was actually sent.
+type exchange struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	start time.Time
+	id    string
+	dist  *distribution // nil for an unknown host
+	log   zerolog.Logger
+
+	mu          sync.Mutex
+	status      int // 0 until headers are written
+	headerBytes int64
+	bodyBytes   int64
+	firstByte   time.Duration
+	writeErr    error // the viewer connection failed while we wrote
+	originErr   error // the origin failed while we read its body
+	result      accesslog.ResultType
+	respResult  accesslog.ResultType
+	detailed    accesslog.ResultType
+	reqBody     *countingReader
+}
+
+func newRequestID() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newExchange(w http.ResponseWriter, r *http.Request) *exchange {
+	ex := &exchange{w: w, r: r, start: time.Now(), id: newRequestID()}
+	if r.Body != nil && r.Body != http.NoBody {
+		ex.reqBody = &countingReader{rc: r.Body}
+		r.Body = ex.reqBody
+	}
+	return ex
+}
+
+// classify records the result types; the first non-empty detailed type
+// given wins unless overridden explicitly later with reclassify.
+func (ex *exchange) classify(result, response, detailed accesslog.ResultType) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.result, ex.respResult, ex.detailed = result, response, detailed
+}
+
+// Header implements http.ResponseWriter.
+func (ex *exchange) Header() http.Header { return ex.w.Header() }
+
+// WriteHeader implements http.ResponseWriter and notes the status and the
+// size of the header block as the viewer will receive it.
+func (ex *exchange) WriteHeader(code int) {
+	ex.mu.Lock()
+	if ex.status == 0 && code >= 200 {
+		ex.status = code
+		ex.firstByte = time.Since(ex.start)
+		ex.headerBytes = headerSize(code, ex.w.Header())
+	}
+	ex.mu.Unlock()
+	ex.w.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (ex *exchange) Write(p []byte) (int, error) {
+	ex.mu.Lock()
+	if ex.status == 0 {
+		ex.mu.Unlock()
+		ex.WriteHeader(http.StatusOK)
+		ex.mu.Lock()
+	}
+	ex.mu.Unlock()
+	n, err := ex.w.Write(p)
+	ex.mu.Lock()
+	ex.bodyBytes += int64(n)
+	if err != nil && ex.writeErr == nil {
+		ex.writeErr = err
+	}
+	ex.mu.Unlock()
+	return n, err
+}
+
+// Flush lets streaming responses through (ReverseProxy finds it via
+// http.ResponseController).
+func (ex *exchange) Flush() {
+	if err := http.NewResponseController(ex.w).Flush(); err != nil {
+		ex.mu.Lock()
+		if ex.writeErr == nil && !errors.Is(err, http.ErrNotSupported) {
+			ex.writeErr = err
+		}
+		ex.mu.Unlock()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (ex *exchange) Unwrap() http.ResponseWriter { return ex.w }
+
+// headerSize estimates the bytes of the status line and header block.
+func headerSize(code int, h http.Header) int64 {
+	n := len("HTTP/1.1 ") + 3 + 1 + len(http.StatusText(code)) + 2
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	n += len("Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n") + 2
+	return int64(n)
+}
+
+func requestHeaderSize(r *http.Request) int64 {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + len("Host: ") + len(r.Host) + 2
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return int64(n + 2)
+}
+
+// countingReader counts request body bytes and remembers a read failure
+// (the viewer hanging up while sending).
+type countingReader struct {
+	rc  io.ReadCloser
+	mu  sync.Mutex
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.mu.Lock()
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.rc.Close() }
+
+func (c *countingReader) stats() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.err
+}
+
+// originBody wraps an origin response body to tell an origin failure
+// apart from a viewer failure when the copy to the viewer breaks.
+type originBody struct {
+	io.ReadCloser
+	ex *exchange
+}
+
+func (b *originBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	// A read cancelled because the viewer went away is the viewer's doing,
+	// not the origin's.
+	if err != nil && err != io.EOF && b.ex.r.Context().Err() == nil {
+		b.ex.mu.Lock()
+		if b.ex.originErr == nil {
+			b.ex.originErr = err
+		}
+		b.ex.mu.Unlock()
+	}
+	return n, err
+}
+
+// record builds the standard log line for the finished exchange.
+func (ex *exchange) record(location string, includeCookies bool, end time.Time) *accesslog.Record {
+	r := ex.r
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	rec := &accesslog.Record{
+		Time:               end.UTC(),
+		Location:           location,
+		BytesSent:          ex.headerBytes + ex.bodyBytes,
+		Method:             r.Method,
+		URIStem:            r.URL.EscapedPath(),
+		Status:             ex.status,
+		Referer:            r.Header.Get("Referer"),
+		UserAgent:          r.Header.Get("User-Agent"),
+		Query:              r.URL.RawQuery,
+		ResultType:         ex.result,
+		RequestID:          ex.id,
+		HostHeader:         r.Host,
+		Protocol:           "http",
+		BytesReceived:      requestHeaderSize(r),
+		TimeTaken:          end.Sub(ex.start),
+		ForwardedFor:       r.Header.Get("X-Forwarded-For"),
+		ResponseResultType: ex.respResult,
+		ProtocolVersion:    r.Proto,
+		TimeToFirstByte:    ex.firstByte,
+		DetailedResultType: ex.detailed,
+		ContentType:        ex.w.Header().Get("Content-Type"),
+		ContentLength:      -1,
+		RangeStart:         -1,
+		RangeEnd:           -1,
+	}
+	if ex.dist != nil {
+		rec.Host = ex.dist.cfg.ID
+	}
+	if includeCookies {
+		rec.Cookie = r.Header.Get("Cookie")
+	}
+	if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		rec.ClientIP = host
+		rec.ClientPort, _ = strconv.Atoi(port)
+	} else {
+		rec.ClientIP = r.RemoteAddr
+	}
+	if r.TLS != nil {
+		rec.Protocol = "https"
+		rec.SSLProtocol = tlsVersionName(r.TLS.Version)
+		rec.SSLCipher = opensslCipherName(r.TLS.CipherSuite)
+	}
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		rec.Protocol = map[string]string{"http": "ws", "https": "wss"}[rec.Protocol]
+	}
+	if ex.reqBody != nil {
+		n, _ := ex.reqBody.stats()
+		rec.BytesReceived += n
+	}
+	if cl := ex.w.Header().Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
+			rec.ContentLength = n
+		}
+	}
+	if cr := ex.w.Header().Get("Content-Range"); cr != "" {
+		rec.RangeStart, rec.RangeEnd = parseContentRange(cr)
+	}
+	return rec
+}
+
+// parseContentRange reads "bytes START-END/SIZE".
+func parseContentRange(v string) (start, end int64) {
+	spec, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return -1, -1
+	}
+	spec, _, _ = strings.Cut(spec, "/")
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return -1, -1
+	}
+	s, err1 := strconv.ParseInt(a, 10, 64)
+	e, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1, -1
+	}
+	return s, e
+}

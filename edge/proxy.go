@@ -1,0 +1,359 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strconv"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/edge/originconn"
+	"github.com/rs/zerolog"
+)
+
+// origin is a configured origin with its pooled transport.
+type origin struct {
+	cfg       *Origin
+	opts      originconn.Options
+	transport *http.Transport
+}
+
+// target is what a behavior sends requests to: one origin, or an origin
+// group whose members are tried in order.
+type target struct {
+	id       string
+	origins  []*origin
+	failover []int
+	proxy    *httputil.ReverseProxy
+}
+
+func newOrigin(o *Origin, resolver string) (*origin, error) {
+	roots, err := originconn.LoadRoots(o.TrustedCA)
+	if err != nil {
+		return nil, fmt.Errorf("origin %s: trusted_ca: %w", o.ID, err)
+	}
+	lo, hi := versionRange(o.SSLProtocols)
+	opts := originconn.Options{
+		DomainName:         o.DomainName,
+		ConnectTo:          o.ConnectTo,
+		HTTPPort:           o.HTTPPort,
+		HTTPSPort:          o.HTTPSPort,
+		RootCAs:            roots,
+		MinVersion:         lo,
+		MaxVersion:         hi,
+		ConnectionAttempts: o.ConnectionAttempts,
+		ConnectionTimeout:  o.ConnectionTimeout.D(),
+		ResponseTimeout:    o.ResponseTimeout.D(),
+		KeepaliveTimeout:   o.KeepaliveTimeout.D(),
+		Resolver:           resolver,
+	}
+	if o.ClientCertificate.Cert != "" {
+		c, err := tls.LoadX509KeyPair(o.ClientCertificate.Cert, o.ClientCertificate.Key)
+		if err != nil {
+			return nil, fmt.Errorf("origin %s: client_certificate: %w", o.ID, err)
+		}
+		opts.ClientCertificate = &c
+	}
+	tr, err := originconn.NewTransport(opts)
+	if err != nil {
+		return nil, fmt.Errorf("origin %s: %w", o.ID, err)
+	}
+	return &origin{cfg: o, opts: opts, transport: tr}, nil
+}
+
+// OriginOptions returns how the edge connects to each origin of the
+// config, keyed by distribution ID and origin ID, so that `edgegate check
+// -probe` connects exactly as the edge would.
+func (c *Config) OriginOptions() (map[string]map[string]originconn.Options, error) {
+	out := map[string]map[string]originconn.Options{}
+	for i := range c.Distributions {
+		d := &c.Distributions[i]
+		out[d.ID] = map[string]originconn.Options{}
+		for j := range d.Origins {
+			o, err := newOrigin(&d.Origins[j], c.Edge.Resolver)
+			if err != nil {
+				return nil, err
+			}
+			o.transport.CloseIdleConnections()
+			out[d.ID][o.cfg.ID] = o.opts
+		}
+	}
+	return out, nil
+}
+
+// scheme chooses http or https to the origin per its protocol policy.
+func (o *origin) scheme(viewerScheme string) string {
+	switch o.cfg.ProtocolPolicy {
+	case OriginHTTPOnly:
+		return "http"
+	case OriginMatchViewer:
+		return viewerScheme
+	}
+	return "https"
+}
+
+// prepare points an outgoing request at this origin: URL, Host (the
+// origin's domain name, as CloudFront sends by default), origin path and
+// custom headers.
+func (o *origin) prepare(out *http.Request, viewerScheme string) {
+	scheme := o.scheme(viewerScheme)
+	port := o.cfg.HTTPSPort
+	if scheme == "http" {
+		port = o.cfg.HTTPPort
+	}
+	host := o.cfg.DomainName
+	if (scheme == "https" && port != 443) || (scheme == "http" && port != 80) {
+		host = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	out.URL.Scheme = scheme
+	out.URL.Host = host
+	out.Host = host
+	if o.cfg.OriginPath != "" {
+		out.URL.Path = o.cfg.OriginPath + out.URL.Path
+		if out.URL.RawPath != "" {
+			out.URL.RawPath = o.cfg.OriginPath + out.URL.RawPath
+		}
+	}
+	for k, v := range o.cfg.CustomHeaders {
+		out.Header.Set(k, v)
+	}
+}
+
+// originFailure carries which origin failed, for the operational log.
+type originFailure struct {
+	origin *origin
+	err    error
+}
+
+func (f *originFailure) Error() string {
+	return fmt.Sprintf("origin %s (%s): %v", f.origin.cfg.ID, f.origin.cfg.DomainName, f.err)
+}
+
+func (f *originFailure) Unwrap() error { return f.err }
+
+// failoverMethods are the methods CloudFront fails over for.
+func canFailover(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// RoundTrip sends the request to the first origin and, inside a group,
+// fails over to the next on a connection failure or a failover status.
+func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex := exchangeFrom(req.Context())
+	viewerScheme := "http"
+	if ex != nil && ex.r.TLS != nil {
+		viewerScheme = "https"
+	}
+	var lastErr error
+	for i, o := range t.origins {
+		out := req
+		if i > 0 {
+			out = req.Clone(req.Context())
+		}
+		o.prepare(out, viewerScheme)
+		resp, err := o.transport.RoundTrip(out)
+		last := i == len(t.origins)-1
+		if err != nil {
+			lastErr = &originFailure{origin: o, err: err}
+			if last || !canFailover(req.Method) || req.Context().Err() != nil {
+				return nil, lastErr
+			}
+			switch originconn.Classify(err) {
+			case originconn.KindDNS, originconn.KindConnect, originconn.KindTimeout:
+				if ex != nil {
+					ex.logger().Warn().Str("origin", o.cfg.ID).Err(err).Msg("origin failed; failing over to the next member of the origin group")
+				}
+				continue
+			}
+			return nil, lastErr
+		}
+		if !last && canFailover(req.Method) && slices.Contains(t.failover, resp.StatusCode) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			if ex != nil {
+				ex.logger().Warn().Str("origin", o.cfg.ID).Int("status", resp.StatusCode).Msg("origin answered a failover status; failing over")
+			}
+			continue
+		}
+		return resp, nil
+	}
+	return nil, lastErr
+}
+
+func (t *target) closeIdle() {
+	for _, o := range t.origins {
+		o.transport.CloseIdleConnections()
+	}
+}
+
+// newProxy builds the reverse proxy for a target. Rewrite (not the unsafe
+// Director) is used so that hop-by-hop headers, and headers a viewer names
+// in Connection, are stripped before our own headers are added.
+func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			ex := exchangeFrom(pr.In.Context())
+			// Keep the viewer's forwarding chain and append the viewer, as CloudFront does.
+			if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+				pr.Out.Header["X-Forwarded-For"] = slices.Clone(xff)
+			}
+			pr.SetXForwarded()
+			// X-Forwarded-Host is unkeyed input an origin might trust: never send it.
+			pr.Out.Header.Del("X-Forwarded-Host")
+			via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
+			if v := pr.In.Header.Get("Via"); v != "" {
+				via = v + ", " + via
+			}
+			pr.Out.Header.Set("Via", via)
+			if ex != nil {
+				pr.Out.Header.Set("X-Edge-Request-Id", ex.id)
+			}
+		},
+		Transport: t,
+		ModifyResponse: func(resp *http.Response) error {
+			ex := exchangeFrom(resp.Request.Context())
+			if ex == nil {
+				return nil
+			}
+			resp.Body = &originBody{ReadCloser: resp.Body, ex: ex}
+			result := accesslog.ResultMiss
+			if resp.StatusCode >= 400 {
+				result = accesslog.ResultError
+			}
+			ex.classify(result, result, result)
+			s.edgeHeaders(resp.Header, ex, result)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			ex := exchangeFrom(r.Context())
+			s.originError(w, r, ex, err)
+		},
+		// Stream as the origin sends: the viewer's first byte follows the
+		// origin's, and a body cut midway still reaches the viewer as far as
+		// it got, with the status it was sent.
+		FlushInterval: -1,
+		ErrorLog:      s.stdlog,
+	}
+}
+
+// edgeHeaders adds the headers every edge response carries.
+func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
+	h.Set("X-Cache", string(result)+" from edgegate")
+	via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
+	if v := h.Get("Via"); v != "" {
+		via = v + ", " + via
+	}
+	h.Set("Via", via)
+	h.Set("X-Edge-Location", s.cfg.Edge.Location)
+	h.Set("X-Edge-Request-Id", ex.id)
+}
+
+// originError answers a failed origin fetch with the status and result
+// types of DESIGN §4 and logs the cause for the operator.
+func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The viewer hung up before a response: nothing can be sent (000).
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
+		return
+	}
+	kind := originconn.Classify(err)
+	var be *bodyReadError
+	if errors.As(err, &be) {
+		kind = originconn.KindRead
+		var ne net.Error
+		if errors.As(be.err, &ne) && ne.Timeout() {
+			kind = originconn.KindTimeout
+		}
+	}
+	detailed := accesslog.ResultType(kind.String())
+	status := kind.Status()
+	ex.classify(accesslog.ResultError, accesslog.ResultError, detailed)
+	ev := ex.logger().Error().Str("detailed_result_type", string(detailed)).Int("status", status)
+	var f *originFailure
+	if errors.As(err, &f) {
+		ev = ev.Str("origin", f.origin.cfg.ID).Str("domain_name", f.origin.cfg.DomainName)
+		if f.origin.cfg.ConnectTo != "" {
+			ev = ev.Str("connect_to", f.origin.cfg.ConnectTo)
+		}
+		err = f.err
+	}
+	ev.Str("cause", rootCause(err)).Err(err).Msg(originAdvice(kind))
+	s.errorPage(w, ex, status, errorText(status))
+}
+
+// rootCause is the innermost error text, e.g. "x509: certificate is valid
+// for alb.example.test, not lb-123.elb.example.test".
+func rootCause(err error) string {
+	for {
+		var next error
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			next = e.Unwrap()
+		}
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func originAdvice(k originconn.Kind) string {
+	switch k {
+	case originconn.KindDNS:
+		return "origin domain name does not resolve; check the DNS record or set connect_to"
+	case originconn.KindConnect:
+		return "could not connect to or verify the origin; run `edgegate probe` against it"
+	case originconn.KindTimeout:
+		return "origin did not answer in time; check firewalls, connection_timeout and response_timeout"
+	case originconn.KindHeaderTooBig:
+		return "origin response headers are too large"
+	case originconn.KindInvalidResponse:
+		return "origin response is not valid HTTP; is protocol_policy right (HTTP spoken to an HTTPS port or the reverse)?"
+	}
+	return "origin broke the response"
+}
+
+func errorText(status int) string {
+	switch status {
+	case http.StatusBadGateway:
+		return "edgegate wasn't able to connect to the origin."
+	case http.StatusGatewayTimeout:
+		return "edgegate attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."
+	}
+	return http.StatusText(status)
+}
+
+// errorPage writes a small generated error response with the edge headers.
+func (s *Server) errorPage(w http.ResponseWriter, ex *exchange, status int, msg string) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	s.edgeHeaders(h, ex, accesslog.ResultError)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n" + msg + "\nRequest ID: " + ex.id + "\n"
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if ex.r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+func (ex *exchange) logger() *zerolog.Logger {
+	l := ex.log.With().Str("request_id", ex.id).Str("host", ex.r.Host).Str("uri", ex.r.URL.Path).Logger()
+	return &l
+}

@@ -1,0 +1,132 @@
+package edge
+
+import (
+	"crypto/tls"
+	"slices"
+	"strings"
+)
+
+// securityPolicy is a CloudFront viewer security policy: the lowest TLS
+// version and, for TLS 1.2, the cipher suites a viewer may use.
+type securityPolicy struct {
+	minVersion uint16
+	ciphers    []uint16 // nil = Go's secure defaults
+}
+
+var (
+	gcmSuites = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	}
+	chachaSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}
+)
+
+// securityPolicies maps CloudFront's policy names to what they allow.
+// (A function, not a package variable, so nothing can mutate it.)
+func securityPolicies() map[string]securityPolicy {
+	return map[string]securityPolicy{
+		"TLSv1":        {minVersion: tls.VersionTLS10},
+		"TLSv1_2016":   {minVersion: tls.VersionTLS10},
+		"TLSv1.1_2016": {minVersion: tls.VersionTLS11},
+		"TLSv1.2_2018": {minVersion: tls.VersionTLS12},
+		"TLSv1.2_2019": {minVersion: tls.VersionTLS12, ciphers: slices.Concat(gcmSuites, chachaSuites)},
+		"TLSv1.2_2021": {minVersion: tls.VersionTLS12, ciphers: slices.Concat(gcmSuites, chachaSuites)},
+		"TLSv1.2_2025": {minVersion: tls.VersionTLS12, ciphers: slices.Clone(gcmSuites)},
+		"TLSv1.3_2025": {minVersion: tls.VersionTLS13},
+	}
+}
+
+func securityPolicyNames() []string {
+	var names []string
+	for n := range securityPolicies() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// tlsVersions maps the origin ssl_protocols names to Go versions.
+func tlsVersions() map[string]uint16 {
+	return map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
+}
+
+// versionRange returns the lowest and highest of the named versions.
+func versionRange(names []string) (lo, hi uint16) {
+	vs := tlsVersions()
+	for _, n := range names {
+		v := vs[n]
+		if lo == 0 || v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
+// tlsVersionName is the ssl-protocol log value for a version.
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return ""
+}
+
+// opensslCipherName is the ssl-cipher log value: CloudFront logs OpenSSL's
+// names for TLS 1.2 suites and the IANA names for TLS 1.3 ones.
+func opensslCipherName(id uint16) string {
+	name := tls.CipherSuiteName(id)
+	if !strings.Contains(name, "_WITH_") {
+		return name // TLS 1.3 suites, e.g. TLS_AES_128_GCM_SHA256
+	}
+	kx, enc, _ := strings.Cut(strings.TrimPrefix(name, "TLS_"), "_WITH_")
+	prefix := ""
+	switch kx {
+	case "ECDHE_RSA":
+		prefix = "ECDHE-RSA-"
+	case "ECDHE_ECDSA":
+		prefix = "ECDHE-ECDSA-"
+	case "RSA":
+	default:
+		return name
+	}
+	switch enc {
+	case "AES_128_GCM_SHA256":
+		return prefix + "AES128-GCM-SHA256"
+	case "AES_256_GCM_SHA384":
+		return prefix + "AES256-GCM-SHA384"
+	case "CHACHA20_POLY1305_SHA256":
+		return prefix + "CHACHA20-POLY1305"
+	case "AES_128_CBC_SHA":
+		return prefix + "AES128-SHA"
+	case "AES_256_CBC_SHA":
+		return prefix + "AES256-SHA"
+	case "AES_128_CBC_SHA256":
+		return prefix + "AES128-SHA256"
+	case "3DES_EDE_CBC_SHA":
+		if prefix == "" {
+			return "DES-CBC3-SHA"
+		}
+		return prefix + "DES-CBC3-SHA"
+	}
+	return name
+}
+
+// hopByHop are the connection-level headers a proxy must not forward
+// (RFC 9110 §7.6.1), plus those named in Connection at run time.
+func isHopByHop(h string) bool {
+	switch strings.ToLower(h) {
+	case "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
