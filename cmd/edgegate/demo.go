@@ -49,7 +49,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	var o demoOptions
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "edge HTTP listener (loopback; Pebble validates HTTP-01 here)")
 	fs.StringVar(&o.httpsAddr, "https", "127.0.0.1:8443", "edge HTTPS listener (loopback; Pebble validates TLS-ALPN-01 here)")
-	fs.StringVar(&o.logs, "logs", "demo-logs", "directory for the standard logs (edge, origin tier) and Pebble's log")
+	fs.StringVar(&o.logs, "logs", "demo-logs", "directory for the edge's standard logs (the origin tier logs to DIR-origin, Pebble to DIR-pebble.log), so `edgegate logs summary DIR` reads only CloudFront-format files")
 	fs.StringVar(&o.pebble, "pebble", "", "pebble executable (default: the module's pinned tool, built with `go tool -n pebble`)")
 	level := fs.String("log-level", "info", "operational log level")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -101,7 +101,7 @@ func demo(ctx context.Context, e *env, log zerolog.Logger, o demoOptions) error 
 	defer stopDNS()
 
 	// 2. Pebble, Let's Encrypt's test CA, validating on the edge's ports.
-	pebbleLog, err := os.Create(filepath.Join(o.logs, "pebble.log"))
+	pebbleLog, err := os.Create(o.logs + "-pebble.log")
 	if err != nil {
 		return fmt.Errorf("pebble log: %w", err)
 	}
@@ -166,7 +166,7 @@ func demo(ctx context.Context, e *env, log zerolog.Logger, o demoOptions) error 
       health_check: {protocol: HTTP, path: /healthz, interval: 2s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2}
   logs: {dir: %q, rotate: 1h}
   timeouts: {shutdown: 5s}
-`, certFile, keyFile, strings.Join(targets, ", "), filepath.Join(o.logs, "origin"))
+`, certFile, keyFile, strings.Join(targets, ", "), o.logs+"-origin")
 	ocfg, err := origin.ParseConfig("demo origin config", []byte(originText))
 	if err != nil {
 		return err
@@ -241,7 +241,7 @@ for %[5]s, and an origin-tier load balancer over two apps.
 Try:
   curl --resolve %[5]s:%[1]s:%[6]s --cacert %[2]s https://%[5]s:%[1]s/hello
   curl -i --resolve %[5]s:%[3]s:%[6]s http://%[5]s:%[3]s/hello     # redirects to HTTPS
-Standard logs are written under %[4]s/ (Pebble's in %[4]s/pebble.log). Press Ctrl-C to stop.
+Standard logs are written under %[4]s/ (the origin tier's in %[4]s-origin/, Pebble's in %[4]s-pebble.log). Press Ctrl-C to stop.
 `, httpsPort, pebble.IssuerRoots, httpPort, o.logs, demoName, edgeIP)
 	<-ctx.Done()
 	log.Info().Msg("demo: stopping")
