@@ -285,3 +285,33 @@ distributions:
 		t.Errorf("no clean stop in the operational log:\n%s", stderr.String())
 	}
 }
+
+// check -probe connects to every origin as the edge would: exit 0 when all
+// answer, 1 with the explanation when one does not.
+func TestCheckProbe(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		domain string
+		code   int
+		want   string
+	}{
+		{"alb.example.test", exitOK, "origin alb: ok"},
+		{"lb-123.elb.example.test", exitFailure, "alb.example.test"},
+	} {
+		cfg := filepath.Join(t.TempDir(), "edge.yaml")
+		text := fmt.Sprintf(`edge:
+  certificates: {files: [{cert: %q, key: %q}]}
+distributions:
+  - aliases: [www.example.test]
+    origins: [{id: alb, domain_name: %s, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: alb}
+`, f.certFile, f.keyFile, tt.domain, f.origin, f.caFile)
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCmd(t, "check", "-probe", "-config", cfg)
+		if code != tt.code || !strings.Contains(stdout, tt.want) {
+			t.Errorf("check -probe with domain_name %s: exit %d, want %d and %q in:\n%s%s", tt.domain, code, tt.code, tt.want, stdout, stderr)
+		}
+	}
+}
