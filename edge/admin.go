@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -49,17 +51,10 @@ func (s *Server) adminHandler() http.Handler {
 
 func (s *Server) writeMetrics(w io.Writer) {
 	s.stats.mu.Lock()
-	keys := make([]statsKey, 0, len(s.stats.requests))
-	for k := range s.stats.requests {
-		keys = append(keys, k)
-	}
-	counts := make(map[statsKey]int64, len(keys))
-	for _, k := range keys {
-		counts[k] = s.stats.requests[k]
-	}
+	counts := maps.Clone(s.stats.requests)
 	s.stats.mu.Unlock()
-	slices.SortFunc(keys, func(a, b statsKey) int {
-		return cmpStrings(fmt.Sprint(a), fmt.Sprint(b))
+	keys := slices.SortedFunc(maps.Keys(counts), func(a, b statsKey) int {
+		return cmp.Or(cmp.Compare(a.result, b.result), cmp.Compare(a.detailed, b.detailed), cmp.Compare(a.status, b.status))
 	})
 	fmt.Fprintln(w, "# HELP edgegate_edge_requests_total Viewer requests by result type, detailed result type and status.")
 	fmt.Fprintln(w, "# TYPE edgegate_edge_requests_total counter")
@@ -74,14 +69,4 @@ func (s *Server) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP edgegate_edge_tls_refused_total TLS handshakes refused for an unknown or missing server name.")
 	fmt.Fprintln(w, "# TYPE edgegate_edge_tls_refused_total counter")
 	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.cfg.Edge.Location, s.stats.tlsRefused.Load())
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -71,21 +71,8 @@ func (s *Server) newCache() (*edgeCache, error) {
 // the origin is reached through the same target (transport, failover) as
 // uncached requests.
 func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
-	viewerXFF := r.Header.Values("X-Forwarded-For")
-	client := stripPort(r.RemoteAddr)
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
 	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
-		xff := client
-		if len(viewerXFF) > 0 {
-			xff = strings.Join(viewerXFF, ", ") + ", " + client
-		}
-		oreq.Header.Set("X-Forwarded-For", xff)
-		oreq.Header.Set("X-Forwarded-Proto", proto)
-		oreq.Header.Set("Via", "1.1 "+s.cfg.Edge.Location+" (edgegate)")
-		oreq.Header.Set("X-Edge-Request-Id", ex.id)
+		s.setForwarding(oreq.Header, r, ex)
 		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
 		if err == nil {
 			resp.Body = &markedBody{ReadCloser: resp.Body}

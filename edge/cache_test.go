@@ -186,6 +186,16 @@ func TestSharedRedisTierAndInvalidation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	metrics, err := http.Get("http://" + two.Addr("admin") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if want := `edgegate_edge_requests_total{location="TWO1",result_type="Hit",detailed_result_type="Hit",status="200"} `; !strings.Contains(string(text), want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, text)
+	}
+
 	// Redis dies mid-load: viewers see no error, both edges keep serving.
 	rds.Kill()
 	for i := range 50 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/acme"
+	"github.com/edgegate/edgegate/edge/originconn"
 	"github.com/edgegate/edgegate/internal/yamlconf"
 	"go.yaml.in/yaml/v3"
 )
@@ -496,7 +497,7 @@ func (c *Config) validate() error {
 			}
 			targets[o.ID] = true
 		}
-		origins := maps(d.Origins)
+		origins := originIDs(d.Origins)
 		for j, g := range d.OriginGroups {
 			gp := fmt.Sprintf("%s.origin_groups[%d]", dp, j)
 			if g.ID == "" {
@@ -527,7 +528,7 @@ func (c *Config) validate() error {
 	return errs.Err()
 }
 
-func maps(os []Origin) map[string]bool {
+func originIDs(os []Origin) map[string]bool {
 	m := make(map[string]bool, len(os))
 	for _, o := range os {
 		m[o.ID] = true
@@ -559,7 +560,7 @@ func (c *Config) validateOrigin(errs *yamlconf.Errors, op string, o Origin) {
 		add(op+".protocol_policy", "%q: use http-only, https-only or match-viewer", o.ProtocolPolicy)
 	}
 	for k, p := range o.SSLProtocols {
-		if _, ok := tlsVersions()[p]; !ok {
+		if _, _, err := originconn.ParseSSLProtocols([]string{p}); err != nil {
 			add(fmt.Sprintf("%s.ssl_protocols[%d]", op, k), "%q: use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", p)
 		}
 	}

@@ -54,8 +54,8 @@ func newExchange(w http.ResponseWriter, r *http.Request) *exchange {
 	return ex
 }
 
-// classify records the result types; the first non-empty detailed type
-// given wins unless overridden explicitly later with reclassify.
+// classify records the result types as the exchange goes; finish may still
+// override them when the response is cut.
 func (ex *exchange) classify(result, response, detailed accesslog.ResultType) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/edge/originconn"
@@ -33,12 +34,16 @@ type target struct {
 	proxy    *httputil.ReverseProxy
 }
 
-func newOrigin(o *Origin, resolver string) (*origin, error) {
+// originOptions maps an origin's config to how the edge connects to it.
+func originOptions(o *Origin, resolver string) (originconn.Options, error) {
 	roots, err := originconn.LoadRoots(o.TrustedCA)
 	if err != nil {
-		return nil, fmt.Errorf("origin %s: trusted_ca: %w", o.ID, err)
+		return originconn.Options{}, fmt.Errorf("origin %s: trusted_ca: %w", o.ID, err)
 	}
-	lo, hi := versionRange(o.SSLProtocols)
+	lo, hi, err := originconn.ParseSSLProtocols(o.SSLProtocols)
+	if err != nil {
+		return originconn.Options{}, fmt.Errorf("origin %s: %w", o.ID, err)
+	}
 	opts := originconn.Options{
 		DomainName:         o.DomainName,
 		ConnectTo:          o.ConnectTo,
@@ -56,9 +61,17 @@ func newOrigin(o *Origin, resolver string) (*origin, error) {
 	if o.ClientCertificate.Cert != "" {
 		c, err := tls.LoadX509KeyPair(o.ClientCertificate.Cert, o.ClientCertificate.Key)
 		if err != nil {
-			return nil, fmt.Errorf("origin %s: client_certificate: %w", o.ID, err)
+			return originconn.Options{}, fmt.Errorf("origin %s: client_certificate: %w", o.ID, err)
 		}
 		opts.ClientCertificate = &c
+	}
+	return opts, nil
+}
+
+func newOrigin(o *Origin, resolver string) (*origin, error) {
+	opts, err := originOptions(o, resolver)
+	if err != nil {
+		return nil, err
 	}
 	tr, err := originconn.NewTransport(opts)
 	if err != nil {
@@ -76,12 +89,11 @@ func (c *Config) OriginOptions() (map[string]map[string]originconn.Options, erro
 		d := &c.Distributions[i]
 		out[d.ID] = map[string]originconn.Options{}
 		for j := range d.Origins {
-			o, err := newOrigin(&d.Origins[j], c.Edge.Resolver)
+			opts, err := originOptions(&d.Origins[j], c.Edge.Resolver)
 			if err != nil {
 				return nil, err
 			}
-			o.transport.CloseIdleConnections()
-			out[d.ID][o.cfg.ID] = o.opts
+			out[d.ID][d.Origins[j].ID] = opts
 		}
 	}
 	return out, nil
@@ -198,22 +210,7 @@ func (t *target) closeIdle() {
 func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			ex := exchangeFrom(pr.In.Context())
-			// Keep the viewer's forwarding chain and append the viewer, as CloudFront does.
-			if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
-				pr.Out.Header["X-Forwarded-For"] = slices.Clone(xff)
-			}
-			pr.SetXForwarded()
-			// X-Forwarded-Host is unkeyed input an origin might trust: never send it.
-			pr.Out.Header.Del("X-Forwarded-Host")
-			via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
-			if v := pr.In.Header.Get("Via"); v != "" {
-				via = v + ", " + via
-			}
-			pr.Out.Header.Set("Via", via)
-			if ex != nil {
-				pr.Out.Header.Set("X-Edge-Request-Id", ex.id)
-			}
+			s.setForwarding(pr.Out.Header, pr.In, exchangeFrom(pr.In.Context()))
 		},
 		Transport: t,
 		ModifyResponse: func(resp *http.Response) error {
@@ -242,14 +239,41 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 	}
 }
 
-// edgeHeaders adds the headers every edge response carries.
-func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
-	h.Set("X-Cache", string(result)+" from edgegate")
+// setForwarding sets the headers the edge adds to every origin request:
+// the viewer's X-Forwarded-For chain with the viewer appended, as
+// CloudFront does, X-Forwarded-Proto, our Via hop and the request id.
+// X-Forwarded-Host is never sent: it is unkeyed input an origin might trust.
+func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchange) {
+	client := stripPort(viewer.RemoteAddr)
+	if xff := viewer.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		client = strings.Join(xff, ", ") + ", " + client
+	}
+	out.Set("X-Forwarded-For", client)
+	proto := "http"
+	if viewer.TLS != nil {
+		proto = "https"
+	}
+	out.Set("X-Forwarded-Proto", proto)
+	out.Del("X-Forwarded-Host")
+	s.addVia(out)
+	if ex != nil {
+		out.Set("X-Edge-Request-Id", ex.id)
+	}
+}
+
+// addVia appends this edge's hop to the Via header.
+func (s *Server) addVia(h http.Header) {
 	via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
 	if v := h.Get("Via"); v != "" {
 		via = v + ", " + via
 	}
 	h.Set("Via", via)
+}
+
+// edgeHeaders adds the headers every edge response carries.
+func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
+	h.Set("X-Cache", string(result)+" from edgegate")
+	s.addVia(h)
 	h.Set("X-Edge-Location", s.cfg.Edge.Location)
 	h.Set("X-Edge-Request-Id", ex.id)
 }
@@ -290,17 +314,10 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 // rootCause is the innermost error text, e.g. "x509: certificate is valid
 // for alb.example.test, not lb-123.elb.example.test".
 func rootCause(err error) string {
-	for {
-		var next error
-		switch e := err.(type) {
-		case interface{ Unwrap() error }:
-			next = e.Unwrap()
-		}
-		if next == nil {
-			return err.Error()
-		}
+	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
 		err = next
 	}
+	return err.Error()
 }
 
 func originAdvice(k originconn.Kind) string {

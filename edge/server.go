@@ -204,11 +204,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	if s.httpLn != nil {
-		s.httpSrv = base(s.certs.HTTPChallengeHandler(http.HandlerFunc(s.serveHTTP)))
+		s.httpSrv = base(s.certs.HTTPChallengeHandler(http.HandlerFunc(s.serveViewer)))
 		go s.serve(s.httpSrv, s.httpLn, false)
 	}
 	if s.httpsLn != nil {
-		s.httpsSrv = base(http.HandlerFunc(s.serveHTTPS))
+		s.httpsSrv = base(http.HandlerFunc(s.serveViewer))
 		s.httpsSrv.TLSConfig = &tls.Config{
 			GetConfigForClient: s.configForClient,
 			NextProtos:         []string{"h2", "http/1.1"},

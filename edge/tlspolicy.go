@@ -45,26 +45,6 @@ func securityPolicyNames() []string {
 	return names
 }
 
-// tlsVersions maps the origin ssl_protocols names to Go versions.
-func tlsVersions() map[string]uint16 {
-	return map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
-}
-
-// versionRange returns the lowest and highest of the named versions.
-func versionRange(names []string) (lo, hi uint16) {
-	vs := tlsVersions()
-	for _, n := range names {
-		v := vs[n]
-		if lo == 0 || v < lo {
-			lo = v
-		}
-		if v > hi {
-			hi = v
-		}
-	}
-	return lo, hi
-}
-
 // tlsVersionName is the ssl-protocol log value for a version.
 func tlsVersionName(v uint16) string {
 	switch v {

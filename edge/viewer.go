@@ -13,9 +13,6 @@ import (
 // maxURLBytes is CloudFront's limit on a request URL.
 const maxURLBytes = 8192
 
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request)  { s.serveViewer(w, r) }
-func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) { s.serveViewer(w, r) }
-
 // serveViewer handles one viewer request on either port and writes its
 // log line whatever happens, including a panic that aborts the response.
 func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {

@@ -62,18 +62,13 @@ func runProbe(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "edgegate probe: -ca: %v\n", err)
 		return exitUsage
 	}
-	for _, p := range strings.Split(*protocols, ",") {
-		v, ok := map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}[strings.TrimSpace(p)]
-		if !ok {
-			fmt.Fprintf(e.stderr, "edgegate probe: -ssl-protocols: %q: use TLSv1, TLSv1.1, TLSv1.2, TLSv1.3\n", p)
-			return exitUsage
-		}
-		if o.MinVersion == 0 || v < o.MinVersion {
-			o.MinVersion = v
-		}
-		if v > o.MaxVersion {
-			o.MaxVersion = v
-		}
+	names := strings.Split(*protocols, ",")
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	if o.MinVersion, o.MaxVersion, err = originconn.ParseSSLProtocols(names); err != nil {
+		fmt.Fprintf(e.stderr, "edgegate probe: -ssl-protocols: %v\n", err)
+		return exitUsage
 	}
 	if (*cert == "") != (*key == "") {
 		fmt.Fprintln(e.stderr, "edgegate probe: give both -cert and -key, or neither")
