@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,29 +20,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/edgegate/edgegate/internal/syncbuf"
 	"github.com/edgegate/edgegate/internal/testdns"
 	"github.com/edgegate/edgegate/internal/testpebble"
 	"github.com/edgegate/edgegate/internal/testredis"
 	"github.com/rs/zerolog"
 )
-
-// syncBuffer collects the operational log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // rig is an edge-shaped host on 127.0.0.1: an HTTP and an HTTPS listener
 // served by a Manager, a DNS server, and Pebble validating on those ports.
@@ -53,7 +35,7 @@ type rig struct {
 	pebble            *testpebble.Pebble
 	httpLn, tlsLn     net.Listener
 	httpPort, tlsPort int
-	logs              *syncBuffer
+	logs              *syncbuf.Buffer
 	alpnHellos        atomic.Int32 // TLS-ALPN-01 validation handshakes seen
 }
 
@@ -66,7 +48,7 @@ func newRig(t *testing.T, names map[string]string, validity time.Duration) *rig 
 // port than the rig's (when caPort is not 0).
 func newRigValidatingOn(t *testing.T, names map[string]string, validity time.Duration, caPort int) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &syncBuffer{}}
+	r := &rig{t: t, logs: &syncbuf.Buffer{}}
 	var err error
 	if r.httpLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -372,7 +354,7 @@ func TestRedisStorageRestartOrdersNothing(t *testing.T) {
 // A wildcard alias cannot be validated over HTTP-01 or TLS-ALPN-01: it is
 // not ordered, and the log says what to do instead.
 func TestWildcardNotOrdered(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cfg := Config{ACME: &IssuerConfig{Directory: "https://127.0.0.1:1/dir"}, Storage: "file://" + t.TempDir()}
 	m, err := NewManager(context.Background(), cfg, Options{Names: []string{"*.img.example.test"}, Logger: zerolog.New(&logs)})
 	if err != nil {

@@ -10,29 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/syncbuf"
 	"github.com/edgegate/edgegate/internal/testredis"
 	"github.com/rs/zerolog"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTiered(t testing.TB, srv *testredis.Server, log *syncBuffer) *Tiered {
+func newTiered(t testing.TB, srv *testredis.Server, log *syncbuf.Buffer) *Tiered {
 	t.Helper()
 	var remote Store
 	if srv != nil {
@@ -73,7 +56,7 @@ func TestTieredTwoEdges(t *testing.T) {
 // their memory hits; Redis is used again once it is back.
 func TestTieredRedisOutage(t *testing.T) {
 	srv := testredis.Start(t)
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	a := newTiered(t, srv, log)
 	b := newTiered(t, srv, nil)
 	ctx := context.Background()

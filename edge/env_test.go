@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/internal/pki"
+	"github.com/edgegate/edgegate/internal/syncbuf"
 	"github.com/rs/zerolog"
 )
 
@@ -130,7 +130,7 @@ distributions:
 type runningEdge struct {
 	*Server
 	e      *testEnv
-	oplog  *syncBuffer
+	oplog  *syncbuf.Buffer
 	logDir string
 	once   sync.Once
 }
@@ -141,7 +141,7 @@ func (e *testEnv) startEdge(cfgText string) *runningEdge {
 	if err != nil {
 		e.t.Fatalf("config: %v\n%s", err, cfgText)
 	}
-	oplog := &syncBuffer{}
+	oplog := &syncbuf.Buffer{}
 	srv, err := New(context.Background(), cfg, Options{Logger: zerolog.New(oplog)})
 	if err != nil {
 		e.t.Fatal(err)
@@ -248,23 +248,6 @@ func byID(t *testing.T, recs []accesslog.Record, id string) accesslog.Record {
 	}
 	t.Fatalf("no log line with request id %q among %d lines", id, len(recs))
 	return accesslog.Record{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func hello(name string) http.Handler {

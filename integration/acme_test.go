@@ -11,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgegate/edgegate/internal/pki"
+	"github.com/edgegate/edgegate/internal/syncbuf"
 	"github.com/edgegate/edgegate/internal/testdns"
 	"github.com/edgegate/edgegate/internal/testpebble"
 	"github.com/edgegate/edgegate/internal/testredis"
@@ -112,29 +112,11 @@ distributions:
 		r.originAddr, r.originCA)
 }
 
-// syncBuffer is a process's stderr, read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // edgeProc is an edgegate edge process.
 type edgeProc struct {
 	ip     string
 	cmd    *execCmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 }
 
 func (r *acmeRig) startEdge(ip, storage string) *edgeProc {
@@ -143,7 +125,7 @@ func (r *acmeRig) startEdge(ip, storage string) *edgeProc {
 	if err := os.WriteFile(cfg, []byte(r.edgeConfig(ip, storage)), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
-	p := &edgeProc{ip: ip, stderr: &syncBuffer{}}
+	p := &edgeProc{ip: ip, stderr: &syncbuf.Buffer{}}
 	p.cmd = startBinary(r.t, p.stderr, "edge", "-config", cfg)
 	r.t.Cleanup(func() {
 		p.stop(r.t)
