@@ -7,7 +7,7 @@ PKGS     := ./...
 # System packages the tests start for real: redis-server (shared state), goaccess (log compatibility).
 SYSDEPS  := redis-server goaccess openssl
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs
 
 all: build
 
@@ -50,3 +50,8 @@ clean:
 # reused): lines per second and peak memory of each. Not part of `make test`.
 bench-logs: build
 	$(GO) run ./logs/internal/benchlogs -edgegate ./$(BIN) -size 1GiB
+
+# compose-certs regenerates the compose demo's public PKI (Pebble's API,
+# the origin tier, the edges' client certificate) in configs/compose/certs.
+compose-certs:
+	$(GO) run ./internal/democerts -dir configs/compose/certs

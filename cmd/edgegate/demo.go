@@ -25,19 +25,6 @@ import (
 // demoName is the viewer-facing name the demo's edge gets a certificate for.
 const demoName = "www.example.test"
 
-// demoApp is a small HTTP application that says who answered.
-func demoApp(name string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			fmt.Fprintln(w, "ok")
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "max-age=5")
-		fmt.Fprintf(w, "hello from %s: %s %s (Host: %s, X-Forwarded-For: %s)\n", name, r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Forwarded-For"))
-	})
-}
-
 // demoOptions are the demo's flags.
 type demoOptions struct {
 	httpAddr, httpsAddr, logs, pebble string
@@ -123,7 +110,7 @@ func demo(ctx context.Context, e *env, log zerolog.Logger, o demoOptions) error 
 		if err != nil {
 			return fmt.Errorf("listen for %s: %w", name, err)
 		}
-		app := &http.Server{Handler: demoApp(name), ReadHeaderTimeout: 10 * time.Second}
+		app := &http.Server{Handler: appHandler(name), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := app.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error().Err(err).Str("app", name).Msg("demo app stopped")

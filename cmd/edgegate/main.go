@@ -11,6 +11,8 @@
 //	edgegate probe  https://NAME/         explain how the edge's connection to an origin fares
 //	edgegate logs   summary|report ...    analyse CloudFront-format logs
 //	edgegate demo                         run the whole stack on this machine
+//	edgegate app -name app1 -listen :8080 a demo app that says which instance answered
+//	edgegate health URL                   exit 0 when URL answers 2xx (container health checks)
 package main
 
 import (
@@ -54,6 +56,8 @@ func commands() []command {
 		{"probe", "connect to an origin exactly as the edge does and explain what fails", runProbe},
 		{"logs", "analyse CloudFront-format standard logs (summary, report)", runLogs},
 		{"demo", "run an edge in front of a local HTTPS app on this machine, no set-up", runDemo},
+		{"app", "a small HTTP app that says which instance answered (the demo's targets)", runApp},
+		{"health", "GET a URL and exit 0 on 2xx (container health checks without curl)", runHealth},
 	}
 }
 
