@@ -5,6 +5,20 @@
 // Decoding is two-step: the document is parsed into a node tree (kept for
 // locating keys during validation) and then decoded into the caller's struct
 // with unknown keys rejected.
+//
+// Values may refer to the environment, for use with docker compose and the
+// like: ${NAME} is the value of the environment variable NAME (an error if
+// it is not set), ${NAME:-default} is the default text (up to the closing
+// brace) when NAME is unset or empty, and $$ is a single $; any other $ is
+// kept as written. NAME is a letter or underscore followed by letters,
+// digits and underscores. Expansion applies to scalar values only, never to
+// mapping keys or comments, and is done on the text before decoding, so a
+// plain (unquoted) ${PORT:-80} decodes into a number as if 80 had been
+// written there, while a quoted one stays a string. An expanded value
+// cannot change the structure of the file: it always stays one scalar, a
+// value with a line break is an error, and errors keep the file's original
+// line numbers. Block scalars (| and >) and values spanning several lines
+// cannot hold references.
 package yamlconf
 
 import (
@@ -85,15 +99,41 @@ func ReadFile(path string, v any) (*Document, error) {
 // Decode strictly decodes data (named file in errors) into v. Unknown keys,
 // wrong types and values rejected by a field's UnmarshalYAML all come back
 // as Errors with line and key.
+//
+// Environment references in values are expanded first (see the package
+// documentation); the Document then describes the expanded text, which has
+// the same lines as data.
 func Decode(file string, data []byte, v any) (*Document, error) {
 	doc := &Document{File: file}
+	parsed, marked := markReferences(data)
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := yaml.Unmarshal(parsed, &root); err != nil {
 		return nil, Errors{parseError(file, err)}
 	}
 	doc.root = &root
 	if len(root.Content) == 0 {
 		return nil, Errors{{File: file, Line: 1, Problem: "empty configuration"}}
+	}
+	if bytes.IndexByte(data, '$') >= 0 {
+		expandedData, expanded, errs := expandDocument(file, parsed, &root, marked)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		if expandedData == nil && marked {
+			expandedData = data // only keys or comments hold ${...}
+		}
+		if expandedData != nil {
+			var root2 yaml.Node
+			if err := yaml.Unmarshal(expandedData, &root2); err != nil {
+				return nil, Errors{parseError(file, err)}
+			}
+			if bad := sameShape(&root, &root2, expanded, marked); bad != nil {
+				return nil, Errors{{File: file, Line: bad.Line, Key: doc.keyAt(bad.Line, 0),
+					Problem: "a value from the environment would change the structure of the file"}}
+			}
+			doc.root = &root2
+			data = expandedData
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -111,11 +151,12 @@ var (
 )
 
 func parseError(file string, err error) *Error {
-	if m := yamlPrefix.FindStringSubmatch(err.Error()); m != nil {
+	msg := marks.Replace(err.Error())
+	if m := yamlPrefix.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: file, Line: line, Problem: "invalid YAML: " + m[2]}
 	}
-	return &Error{File: file, Problem: "invalid YAML: " + err.Error()}
+	return &Error{File: file, Problem: "invalid YAML: " + msg}
 }
 
 func (d *Document) decodeErrors(err error) Errors {

@@ -13,9 +13,12 @@ type testOrigin struct {
 }
 
 type testConfig struct {
-	Name    string       `yaml:"name"`
-	Memory  Size         `yaml:"memory"`
-	Origins []testOrigin `yaml:"origins"`
+	Name    string            `yaml:"name"`
+	Memory  Size              `yaml:"memory"`
+	Origins []testOrigin      `yaml:"origins"`
+	Port    int               `yaml:"port"`
+	Tags    []string          `yaml:"tags"`
+	Extra   map[string]string `yaml:"extra"`
 }
 
 func TestDecodeErrors(t *testing.T) {
