@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,12 @@ type Config struct {
 	// Binary is the pebble executable; found with `go tool -n pebble`
 	// (building the pinned tool if needed) when empty.
 	Binary string
+	// Base, when set, is a Pebble config file (such as the compose demo's)
+	// whose settings are kept, but for the listen addresses (loopback, free
+	// ports) and the validation ports (HTTPPort and TLSPort); its API key
+	// pair and that pair's CA (pebble-api-ca.pem) are taken from CertDir
+	// by file name, instead of a throw-away authority.
+	Base, CertDir string
 }
 
 // Pebble is a running Pebble process.
@@ -99,20 +106,6 @@ func Run(ctx context.Context, cfg Config) (*Pebble, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Pebble's own HTTPS certificate, from a throw-away authority, so that
-	// nothing depends on files in the module cache.
-	ca, err := pki.NewAuthority("edgegate Pebble API CA")
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := ca.Issue(pki.LeafOptions{Names: []string{"127.0.0.1", "localhost"}})
-	if err != nil {
-		return nil, err
-	}
-	certFile, keyFile, err := leaf.WriteFiles(cfg.Dir, "pebble-api")
-	if err != nil {
-		return nil, err
-	}
 	p := &Pebble{
 		Directory:   fmt.Sprintf("https://127.0.0.1:%d/dir", ports[0]),
 		Management:  fmt.Sprintf("https://127.0.0.1:%d", ports[1]),
@@ -120,27 +113,67 @@ func Run(ctx context.Context, cfg Config) (*Pebble, error) {
 		IssuerRoots: filepath.Join(cfg.Dir, "pebble-root.pem"),
 		done:        make(chan struct{}),
 	}
-	if err := ca.WriteFile(p.APIRoots); err != nil {
-		return nil, err
-	}
 	validity := int64(cfg.Validity / time.Second)
 	if validity == 0 {
 		validity = 90 * 24 * 3600
 	}
-	conf := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
-		"httpPort":                       cfg.HTTPPort,
-		"tlsPort":                        cfg.TLSPort,
+	settings := map[string]any{
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
 		"profiles": map[string]any{
 			"default": map[string]any{"description": "edgegate tests", "validityPeriod": validity},
 		},
-	}}
+	}
+	if cfg.Base != "" {
+		var base struct {
+			Pebble map[string]any `json:"pebble"`
+		}
+		data, err := os.ReadFile(cfg.Base)
+		if err == nil {
+			err = json.Unmarshal(data, &base)
+		}
+		if err != nil || base.Pebble == nil {
+			return nil, fmt.Errorf("pebble config %s: %v", cfg.Base, err)
+		}
+		settings = base.Pebble
+		for _, k := range []string{"certificate", "privateKey"} {
+			f, _ := settings[k].(string)
+			settings[k] = filepath.Join(cfg.CertDir, filepath.Base(f))
+		}
+		p.APIRoots = filepath.Join(cfg.CertDir, "pebble-api-ca.pem")
+	} else {
+		// Pebble's own HTTPS certificate, from a throw-away authority, so
+		// that nothing depends on files in the module cache.
+		ca, err := pki.NewAuthority("edgegate Pebble API CA")
+		if err != nil {
+			return nil, err
+		}
+		leaf, err := ca.Issue(pki.LeafOptions{Names: []string{"127.0.0.1", "localhost"}})
+		if err != nil {
+			return nil, err
+		}
+		certFile, keyFile, err := leaf.WriteFiles(cfg.Dir, "pebble-api")
+		if err != nil {
+			return nil, err
+		}
+		if err := ca.WriteFile(p.APIRoots); err != nil {
+			return nil, err
+		}
+		settings["certificate"], settings["privateKey"] = certFile, keyFile
+	}
+	settings["listenAddress"] = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	settings["managementListenAddress"] = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	settings["httpPort"], settings["tlsPort"] = cfg.HTTPPort, cfg.TLSPort
+	conf := map[string]any{"pebble": settings}
+	roots, err := os.ReadFile(p.APIRoots)
+	if err != nil {
+		return nil, fmt.Errorf("pebble API roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(roots) {
+		return nil, fmt.Errorf("pebble API roots %s: no PEM certificate", p.APIRoots)
+	}
 	b, _ := json.MarshalIndent(conf, "", "  ")
 	confFile := filepath.Join(cfg.Dir, "pebble-config.json")
 	if err := os.WriteFile(confFile, b, 0o644); err != nil {
@@ -163,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Pebble, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	go p.read(out, cfg.Log)
-	if err := p.waitReady(ctx, ca); err != nil {
+	if err := p.waitReady(ctx, pool); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("pebble did not come up: %w\n%s", err, p.Output())
 	}
@@ -192,8 +225,8 @@ func (p *Pebble) read(r io.Reader, tee io.Writer) {
 	}
 }
 
-func (p *Pebble) waitReady(ctx context.Context, ca *pki.Authority) error {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+func (p *Pebble) waitReady(ctx context.Context, roots *x509.CertPool) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := p.fetchRoots(ctx, client)
