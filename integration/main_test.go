@@ -43,7 +43,15 @@ type execCmd struct {
 // killed when the test ends if still running.
 func startBinary(t *testing.T, w io.Writer, args ...string) *execCmd {
 	t.Helper()
+	return startBinaryEnv(t, w, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env (NAME=value) added to the
+// process's environment.
+func startBinaryEnv(t *testing.T, w io.Writer, env []string, args ...string) *execCmd {
+	t.Helper()
 	c := &execCmd{cmd: exec.Command(binaryPath(), args...), done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = w, w
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start edgegate %v: %v", args, err)
