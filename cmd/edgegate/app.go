@@ -15,14 +15,17 @@ import (
 
 // appHandler is the demo application behind the origin tier: it says which
 // instance answered, so that load balancing is visible from the viewer's side.
-func appHandler(name string) http.Handler {
+// Its answers may be cached for maxAge: long enough that a walk through the
+// demo by hand sees its Hits.
+func appHandler(name string, maxAge time.Duration) http.Handler {
+	cacheControl := fmt.Sprintf("max-age=%d", int(maxAge.Seconds()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fmt.Fprintln(w, "ok")
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "max-age=5")
+		w.Header().Set("Cache-Control", cacheControl)
 		w.Header().Set("X-App", name)
 		fmt.Fprintf(w, "hello from %s: %s %s (Host: %s, X-Forwarded-For: %s)\n", name, r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Forwarded-For"))
 	})
@@ -33,6 +36,7 @@ func runApp(ctx context.Context, e *env, args []string) int {
 		"  edgegate app -name app1 -listen :8080     # GET / answers \"hello from app1: ...\"; /healthz answers ok\n")
 	name := fs.String("name", "app", "the name the app answers with (body and X-App header)")
 	listen := fs.String("listen", ":8080", "HOST:PORT to serve plain HTTP on")
+	maxAge := fs.Duration("max-age", time.Minute, "Cache-Control max-age of the answers")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -43,7 +47,7 @@ func runApp(ctx context.Context, e *env, args []string) int {
 		return exitFailure
 	}
 	srv := &http.Server{
-		Handler:           appHandler(*name),
+		Handler:           appHandler(*name, *maxAge),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

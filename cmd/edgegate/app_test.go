@@ -76,7 +76,7 @@ func TestApp(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr strings.Builder
 	go func() {
-		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: &strings.Builder{}, stderr: &stderr}, []string{"app", "-name", "app7", "-listen", addr})
+		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: &strings.Builder{}, stderr: &stderr}, []string{"app", "-name", "app7", "-listen", addr, "-max-age", "90s"})
 	}()
 	// The app is up when its health check passes (bounded wait).
 	var code int
@@ -101,6 +101,9 @@ func TestApp(t *testing.T) {
 	want := "hello from app7: GET /some/path?q=1 (Host: " + addr + ", X-Forwarded-For: 192.0.2.7)\n"
 	if got := string(body[:n]); got != want || resp.Header.Get("X-App") != "app7" {
 		t.Errorf("answer %q (X-App %q), want %q", got, resp.Header.Get("X-App"), want)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=90" {
+		t.Errorf("Cache-Control %q, want max-age=90 from -max-age 90s", cc)
 	}
 	cancel()
 	select {

@@ -110,7 +110,7 @@ func demo(ctx context.Context, e *env, log zerolog.Logger, o demoOptions) error 
 		if err != nil {
 			return fmt.Errorf("listen for %s: %w", name, err)
 		}
-		app := &http.Server{Handler: appHandler(name), ReadHeaderTimeout: 10 * time.Second}
+		app := &http.Server{Handler: appHandler(name, time.Minute), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := app.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error().Err(err).Str("app", name).Msg("demo app stopped")
