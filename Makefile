@@ -4,8 +4,13 @@
 GO       ?= go
 BIN      := bin/edgegate
 PKGS     := ./...
-# System packages the tests start for real: redis-server (shared state), goaccess (log compatibility).
-SYSDEPS  := redis-server goaccess openssl
+# System packages the tests start for real: redis-server (shared state), goaccess (log compatibility),
+# curl (the README's commands are run as written).
+SYSDEPS  := redis-server goaccess openssl curl
+# DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate demo -h`), e.g. other ports.
+DEMO_ARGS ?=
+# BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
+BENCH_LOGS_SIZE ?= 1GiB
 
 .PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs
 
@@ -17,7 +22,7 @@ build:
 # deps installs what the tests need and a fresh machine lacks. A missing
 # dependency must fail the run, never skip a test, so this is not optional.
 deps:
-	@missing=""; for c in redis-server goaccess openssl; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(SYSDEPS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
@@ -37,7 +42,7 @@ test: deps vet staticcheck
 	$(GO) test -race -timeout 30m $(PKGS)
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(DEMO_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
@@ -46,10 +51,11 @@ clean:
 	rm -rf bin demo-logs
 
 # bench-logs compares `edgegate logs summary` with GoAccess on a 1 GiB
-# synthetic edge log (generated once into $TMPDIR/edgegate-bench-logs and
-# reused): lines per second and peak memory of each. Not part of `make test`.
+# (BENCH_LOGS_SIZE) synthetic edge log (generated once into
+# $TMPDIR/edgegate-bench-logs and reused): lines per second and peak
+# memory of each. Not part of `make test`; the README test runs it small.
 bench-logs: build
-	$(GO) run ./logs/internal/benchlogs -edgegate ./$(BIN) -size 1GiB
+	$(GO) run ./logs/internal/benchlogs -edgegate ./$(BIN) -size $(BENCH_LOGS_SIZE)
 
 # compose-certs regenerates the compose demo's public PKI (Pebble's API,
 # the origin tier, the edges' client certificate) in configs/compose/certs.
