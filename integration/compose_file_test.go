@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -141,7 +142,7 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	wantPorts := map[string][]string{
-		"edge":   {"127.0.0.1:80->80", "127.0.0.1:443->443"},
+		"edge":   {"127.0.0.1:80->80", "127.0.0.1:443->443", "127.0.0.1:9901->9901"},
 		"edge2":  {"127.0.0.1:8080->80", "127.0.0.1:8443->443"},
 		"pebble": {"127.0.0.1:15000->15000"},
 	}
@@ -334,9 +335,14 @@ func checkComposePebble(t *testing.T, p *types.Project) {
 		t.Errorf("pebble listens on %s and %s; the edges and the README use 14000 and 15000", c.ListenAddress, c.ManagementListenAddress)
 	}
 
-	// The demo PKI: every certificate chains to its CA for the names and
-	// use the stack needs, and outlives the next year.
-	certs := "../configs/compose/certs/"
+	checkDemoPKI(t, "../configs/compose/certs/")
+}
+
+// checkDemoPKI checks the demo PKI in dir: every certificate chains to its
+// CA for the names and use the stack needs, and outlives the next year.
+func checkDemoPKI(t *testing.T, certs string) {
+	t.Helper()
+
 	for _, tc := range []struct {
 		leaf, ca, name string
 		usage          x509.ExtKeyUsage
@@ -368,4 +374,24 @@ func checkComposePebble(t *testing.T, p *types.Project) {
 			t.Errorf("%s for %q a year from now: %v (regenerate with make compose-certs)", tc.leaf, tc.name, err)
 		}
 	}
+}
+
+// make compose-certs writes a PKI that serves the stack as well as the
+// committed one.
+func TestComposeCertsRegenerate(t *testing.T) {
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^compose-certs:\n\t\$\(GO\) run (\S+) -dir configs/compose/certs$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("Makefile: compose-certs does not run a generator into configs/compose/certs")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "run", string(m[1]), "-dir", dir)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run %s: %v\n%s", m[1], err, out)
+	}
+	checkDemoPKI(t, dir+"/")
 }
