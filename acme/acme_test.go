@@ -168,6 +168,9 @@ func TestIssueOverEachChallenge(t *testing.T) {
 				t.Errorf("NextProtos %v with challenges [%s]", m.NextProtos(), ch)
 			}
 			waitFor(t, 60*time.Second, "the certificate", func() bool { return m.Covers("www.example.test") })
+			if p := m.Pending(); len(p) != 0 {
+				t.Errorf("Pending() = %v with the certificate in memory", p)
+			}
 			viewer := r.viewer()
 			body, cert, err := r.get(viewer, "https://www.example.test/hello")
 			if err != nil {
@@ -212,9 +215,12 @@ func TestNameElsewhereOrdersNothing(t *testing.T) {
 	}
 	go func() { _ = http.Serve(other, http.NotFoundHandler()) }()
 	t.Cleanup(func() { other.Close() })
-	r.serve(r.config(ChallengeHTTP01), Options{}, "www.example.test")
+	m := r.serve(r.config(ChallengeHTTP01), Options{}, "www.example.test")
 	want := "www.example.test resolves to 127.0.0.9, which is not this edge"
 	waitFor(t, 30*time.Second, "the pre-check's log line", func() bool { return strings.Contains(r.logs.String(), want) })
+	if p := m.Pending(); !slices.Equal(p, []string{"www.example.test"}) {
+		t.Errorf("Pending() = %v, want the name without a certificate", p)
+	}
 	if n := r.pebble.Orders(); n != 0 {
 		t.Fatalf("Pebble saw %d orders, want 0", n)
 	}

@@ -118,6 +118,20 @@ func (m *Manager) Covers(name string) bool {
 	return m.magic != nil && m.acmeNames[name] && len(m.cache.AllMatchingCertificates(name)) > 0
 }
 
+// Pending returns, sorted, the names this manager orders over ACME that
+// have no certificate in memory yet: until a name has one, its viewers get
+// a TLS alert. A readiness check waits for it to be empty.
+func (m *Manager) Pending() []string {
+	var out []string
+	for n := range m.acmeNames {
+		if !m.Covers(n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // GetCertificate chooses the certificate for the handshake's SNI name, for
 // use as tls.Config.GetCertificate. ACME certificates come from memory
 // only: a handshake never places an order (no on-demand TLS), and a
