@@ -42,6 +42,8 @@ USER nonroot:nonroot
 EXPOSE 80 443
 ENTRYPOINT ["/usr/local/bin/edgegate"]
 CMD ["edge", "-config", "/etc/edgegate/edge.yaml"]
-# The edge's admin listener; the origin tier's (9902) and the apps override it in compose.yaml.
+# Healthy once the edge holds a certificate for every alias (its admin
+# listener's /readyz); the origin tier (9902) and the apps override it in
+# compose.yaml.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["/usr/local/bin/edgegate", "health", "http://127.0.0.1:9901/healthz"]
+    CMD ["/usr/local/bin/edgegate", "health", "http://127.0.0.1:9901/readyz"]

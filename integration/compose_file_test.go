@@ -259,8 +259,10 @@ func checkComposeEdges(t *testing.T, p *types.Project) {
 		if cfg.Edge.Logs.Dir != "/var/log/edgegate" {
 			t.Errorf("%s: logs to %s, not the logs volume", n, cfg.Edge.Logs.Dir)
 		}
-		if hc := s.HealthCheck.Test; !strings.HasSuffix(hc[len(hc)-1], portOf(cfg.Edge.Admin.Listen)+"/healthz") {
-			t.Errorf("%s: health check %v does not ask the admin listener %s", n, hc, cfg.Edge.Admin.Listen)
+		// Healthy means serving: --wait and depends_on hold until the
+		// edge has its certificates.
+		if hc := s.HealthCheck.Test; !strings.HasSuffix(hc[len(hc)-1], portOf(cfg.Edge.Admin.Listen)+"/readyz") {
+			t.Errorf("%s: health check %v does not ask the admin listener %s for /readyz", n, hc, cfg.Edge.Admin.Listen)
 		}
 	}
 }
