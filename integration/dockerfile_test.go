@@ -3,6 +3,7 @@ package integration
 import (
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,15 +184,24 @@ func TestDockerfile(t *testing.T) {
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", b, err, msg)
 		}
-		f, err := elf.Open(bin)
-		if err != nil {
-			t.Fatal(err)
+		if err := staticExecutable(bin); err != nil {
+			t.Errorf("%s: %v; the runtime image has no libc", b, err)
 		}
-		for _, prog := range f.Progs {
-			if prog.Type == elf.PT_INTERP || prog.Type == elf.PT_DYNAMIC {
-				t.Errorf("%s is dynamically linked; the runtime image has no libc", b)
-			}
-		}
-		f.Close()
 	}
+}
+
+// staticExecutable returns an error unless path is an ELF executable that
+// needs no dynamic loader.
+func staticExecutable(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP || prog.Type == elf.PT_DYNAMIC {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	return nil
 }

@@ -226,6 +226,7 @@ func TestREADME(t *testing.T) {
 		{regexp.MustCompile(`^docker compose --profile cluster up -d --wait$`), r.composeCluster},
 		{regexp.MustCompile(`^docker compose (?:--profile cluster )?down$`), r.composeDown},
 		{regexp.MustCompile(`^docker compose exec (\S+) (.+)$`), r.composeExec},
+		{regexp.MustCompile(`^make build$`), r.makeBuild},
 		{regexp.MustCompile(`^cp configs/edge.yaml (\S+)$`), r.copyEdgeConfig},
 		{regexp.MustCompile(`^edgegate edge -config (\S+)$`), r.runEdge},
 		{regexp.MustCompile(`.`), func(c readmeCommand, _ []string) { r.check(c, c.text, nil) }},
@@ -288,6 +289,15 @@ func (r *readmeRun) makeTest(c readmeCommand, _ []string) {
 	ci, err := os.ReadFile("../.ci/run")
 	if err != nil || !regexp.MustCompile(`(?m)^make test$`).Match(ci) {
 		r.t.Errorf("%s: .ci/run does not run it (%v)", c, err)
+	}
+}
+
+// makeBuild runs `make build`, whose binary the README says can be copied
+// to a server as it is.
+func (r *readmeRun) makeBuild(c readmeCommand, _ []string) {
+	r.check(c, c.text, nil)
+	if err := staticExecutable(filepath.Join(r.work, "bin/edgegate")); err != nil {
+		r.t.Errorf("%s: %v", c, err)
 	}
 }
 
