@@ -146,35 +146,14 @@ func (p *edgeProc) stop(t *testing.T) {
 // chains to Pebble's root, and returns it.
 func (r *acmeRig) certificate(p *edgeProc) *x509.Certificate {
 	r.t.Helper()
-	addr := net.JoinHostPort(p.ip, strconv.Itoa(r.tlsPort))
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		d := tls.Dialer{Config: &tls.Config{ServerName: site, RootCAs: r.roots}}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := d.DialContext(ctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			cert := c.(*tls.Conn).ConnectionState().PeerCertificates[0]
-			c.Close()
-			return cert
-		}
-		if time.Now().After(deadline) || p.cmd.exited() {
-			r.t.Fatalf("edge %s: no certificate for %s: %v\n%s", p.ip, site, err, p.stderr.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	return waitCertificate(ctx, r.t, site, net.JoinHostPort(p.ip, strconv.Itoa(r.tlsPort)), r.roots, p.cmd, p.stderr)
 }
 
 // viewerGet fetches the site through the edge on ip, trusting only Pebble.
 func (r *acmeRig) viewerGet(ip string) error {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: r.roots},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, net.JoinHostPort(ip, strconv.Itoa(r.tlsPort)))
-		},
-	}}
-	resp, err := client.Get("https://" + site + "/hello")
+	resp, err := viewerClient(r.roots, ip).Get("https://" + net.JoinHostPort(site, strconv.Itoa(r.tlsPort)) + "/hello")
 	if err != nil {
 		return err
 	}

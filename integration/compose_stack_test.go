@@ -42,15 +42,9 @@ type acmeHost struct {
 
 func startACMEHost(ctx context.Context, t *testing.T, p *types.Project) *acmeHost {
 	t.Helper()
-	port := func() int {
-		n, err := testpebble.FreePort(edgeIP, edge2IP, realEdgeIP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	hp, tp := port(), port()
-	a := &acmeHost{httpPort: strconv.Itoa(hp), httpsPort: strconv.Itoa(tp)}
+	a := &acmeHost{httpPort: freePort(t, edgeIP, edge2IP, realEdgeIP), httpsPort: freePort(t, edgeIP, edge2IP, realEdgeIP)}
+	hp, _ := strconv.Atoi(a.httpPort)
+	tp, _ := strconv.Atoi(a.httpsPort)
 	a.dns = testdns.Start(t, map[string]string{"www.example.test": edgeIP})
 	s := p.Services["pebble"]
 	a.pebble = testpebble.Start(t, testpebble.Config{
@@ -94,13 +88,7 @@ type composeStack struct {
 // certificate from Pebble.
 func upComposeStack(ctx context.Context, t *testing.T, p *types.Project, acme *acmeHost) *composeStack {
 	t.Helper()
-	port := func(ip string) string {
-		n, err := testpebble.FreePort(ip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strconv.Itoa(n)
-	}
+	port := func(ip string) string { return freePort(t, ip) }
 	s := &composeStack{t: t, p: p, acme: acme, hosts: map[string]*stackHost{}, edgeLogs: map[string]string{}}
 	s.redis = testredis.StartOn(t, redisIP)
 
@@ -276,20 +264,46 @@ func fetchPebbleRoot(ctx context.Context, t *testing.T, url, caFile string) *x50
 	return root
 }
 
-// waitCertificateFor waits until addr presents a certificate for name that
-// chains to root, while cmd runs.
-func waitCertificateFor(ctx context.Context, t *testing.T, name, addr string, root *x509.CertPool, cmd *execCmd, out *syncbuf.Buffer) {
+// waitCertificate waits until addr presents a certificate for name that
+// chains to root, while cmd runs, and returns it.
+func waitCertificate(ctx context.Context, t *testing.T, name, addr string, root *x509.CertPool, cmd *execCmd, out *syncbuf.Buffer) *x509.Certificate {
 	t.Helper()
 	d := tls.Dialer{Config: &tls.Config{ServerName: name, RootCAs: root}}
 	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
 		if err == nil {
+			cert := c.(*tls.Conn).ConnectionState().PeerCertificates[0]
 			c.Close()
-			return
+			return cert
 		}
 		if cmd.exited() || ctx.Err() != nil {
 			t.Fatalf("no certificate for %s at %s: %v\n%s", name, addr, err, out)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// freePort returns a port free on every one of ips.
+func freePort(t *testing.T, ips ...string) string {
+	t.Helper()
+	n, err := testpebble.FreePort(ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(n)
+}
+
+// viewerClient returns a client that sends every request to ip, at the
+// URL's port (curl --resolve), and trusts only root.
+func viewerClient(root *x509.CertPool, ip string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: root},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			var d net.Dialer
+			return d.DialContext(ctx, network, net.JoinHostPort(ip, port))
+		},
+	}}
 }

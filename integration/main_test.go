@@ -50,11 +50,19 @@ func startBinary(t *testing.T, w io.Writer, args ...string) *execCmd {
 // process's environment.
 func startBinaryEnv(t *testing.T, w io.Writer, env []string, args ...string) *execCmd {
 	t.Helper()
-	c := &execCmd{cmd: exec.Command(binaryPath(), args...), done: make(chan struct{})}
-	c.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(binaryPath(), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCommand(t, w, cmd)
+}
+
+// startCommand starts cmd with its output into w; it is killed when the
+// test ends if still running.
+func startCommand(t *testing.T, w io.Writer, cmd *exec.Cmd) *execCmd {
+	t.Helper()
+	c := &execCmd{cmd: cmd, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = w, w
 	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start edgegate %v: %v", args, err)
+		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
 	go func() {
 		_ = c.cmd.Wait()

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -22,7 +21,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/edgegate/edgegate/internal/syncbuf"
-	"github.com/edgegate/edgegate/internal/testpebble"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -40,11 +38,10 @@ import (
 
 // readmeCommand is one command of a ```sh block of README.md.
 type readmeCommand struct {
-	line    int      // where it starts in README.md
-	section string   // the ## heading it is under
-	text    string   // the command: continuation lines joined, comment removed
-	expect  []string // the backquoted strings of its comment
-	exit    int      // "exit N" in its comment, else 0
+	line   int      // where it starts in README.md
+	text   string   // the command: continuation lines joined, comment removed
+	expect []string // the backquoted strings of its comment
+	exit   int      // "exit N" in its comment, else 0
 }
 
 func (c readmeCommand) String() string { return fmt.Sprintf("README.md:%d: %s", c.line, c.text) }
@@ -63,7 +60,6 @@ func readmeCommands(t *testing.T) []readmeCommand {
 	}
 	var (
 		cmds    []readmeCommand
-		section string
 		inSh    bool
 		fence   bool
 		pending string
@@ -80,9 +76,6 @@ func readmeCommands(t *testing.T) []readmeCommand {
 			}
 			continue
 		}
-		if !fence && strings.HasPrefix(line, "## ") {
-			section = strings.TrimPrefix(line, "## ")
-		}
 		if !inSh || (pending == "" && (trimmed == "" || strings.HasPrefix(trimmed, "#"))) {
 			continue
 		}
@@ -95,7 +88,7 @@ func readmeCommands(t *testing.T) []readmeCommand {
 		}
 		text, comment := splitComment(pending + trimmed)
 		pending = ""
-		c := readmeCommand{line: start, section: section, text: text}
+		c := readmeCommand{line: start, text: text}
 		for _, m := range backquoted.FindAllStringSubmatch(comment, -1) {
 			c.expect = append(c.expect, m[1])
 		}
@@ -208,7 +201,7 @@ func TestREADME(t *testing.T) {
 
 	// Make's variables, for the two targets whose defaults suit a person
 	// more than a test: other demo ports, a small bench-logs file.
-	demoHTTP, demoHTTPS := freeLoopbackPort(t), freeLoopbackPort(t)
+	demoHTTP, demoHTTPS := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
 	r.env = append(os.Environ(),
 		"SSL_CERT_FILE="+r.caFile, // the system roots, and the test load balancer's CA as if it were public
 		"DEMO_ARGS=-http 127.0.0.1:"+demoHTTP+" -https 127.0.0.1:"+demoHTTPS,
@@ -258,11 +251,12 @@ func TestREADME(t *testing.T) {
 var retried = regexp.MustCompile(`edgegate logs |/invalidations/|/metrics`)
 
 // check runs command (c.text, or what stands in for it) in the shell and
-// compares its output with c's expectations; extra are more substitutions.
-func (r *readmeRun) check(c readmeCommand, command string, extra []string) string {
+// compares its output with c's expectations; extra are more substitutions,
+// which take precedence over the run's.
+func (r *readmeRun) check(c readmeCommand, command string, extra []string) {
 	t := r.t
 	t.Helper()
-	rep := strings.NewReplacer(append(slices.Clone(r.subst), extra...)...)
+	rep := strings.NewReplacer(append(slices.Clone(extra), r.subst...)...)
 	command = rep.Replace(command)
 	for attempt := 0; ; attempt++ {
 		out, code := r.sh.run(t, command, 5*time.Minute)
@@ -273,11 +267,11 @@ func (r *readmeRun) check(c readmeCommand, command string, extra []string) strin
 			}
 		}
 		if code == c.exit && len(missing) == 0 {
-			return out
+			return
 		}
 		if !retried.MatchString(c.text) || attempt == 50 {
 			t.Errorf("%s\nran %s: exit %d (want %d), missing %q in its output:\n%s", c, command, code, c.exit, missing, out)
-			return out
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -424,7 +418,7 @@ func (r *readmeRun) copyEdgeConfig(c readmeCommand, m []string) {
 		{"edge.certificates.acme.tls_port", r.acme.httpsPort},
 		{"edge.certificates.storage", "file://" + filepath.Join(dir, "storage")},
 		{"edge.logs.dir", filepath.Join(dir, "logs")},
-		{"edge.admin.listen", net.JoinHostPort(realEdgeIP, freePortOn(t, realEdgeIP))},
+		{"edge.admin.listen", net.JoinHostPort(realEdgeIP, freePort(t, realEdgeIP))},
 		{"distributions[0].origins[0].connect_to", r.lb},
 		{"distributions[0].origins[1].connect_to", r.lb},
 	} {
@@ -450,7 +444,6 @@ func (r *readmeRun) runEdge(c readmeCommand, m []string) {
 	var cfg struct {
 		Edge struct {
 			Listen struct{ HTTPS string }
-			Admin  struct{ Listen string }
 		}
 		Distributions []struct{ Aliases []string }
 	}
@@ -468,23 +461,19 @@ func (r *readmeRun) runEdge(c readmeCommand, m []string) {
 		t.Fatalf("%s: edgegate is %q, not the one make built in the checkout", c, bin)
 	}
 	out := &syncbuf.Buffer{}
-	cmd := &execCmd{cmd: exec.Command(bin, strings.Fields(c.text)[1:]...), done: make(chan struct{})}
-	cmd.cmd.Dir, cmd.cmd.Env, cmd.cmd.Stdout, cmd.cmd.Stderr = r.work, r.env, out, out
-	if err := cmd.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.cmd.Wait(); close(cmd.done) }()
-	defer cmd.stop(syscall.SIGKILL, 10*time.Second)
+	edge := exec.Command(bin, strings.Fields(c.text)[1:]...)
+	edge.Dir, edge.Env = r.work, r.env
+	cmd := startCommand(t, out, edge)
 
 	for _, name := range cfg.Distributions[0].Aliases {
-		waitCertificateFor(r.ctx, t, name, cfg.Edge.Listen.HTTPS, r.acme.root, cmd, out)
+		waitCertificate(r.ctx, t, name, cfg.Edge.Listen.HTTPS, r.acme.root, cmd, out)
 	}
 	_, port, _ := net.SplitHostPort(cfg.Edge.Listen.HTTPS)
 	// Forget what check -probe sent the load balancer.
 	for len(r.lbSeen) > 0 {
 		<-r.lbSeen
 	}
-	viewer := viewerClient(r.acme.root)(realEdgeIP)
+	viewer := viewerClient(r.acme.root, realEdgeIP)
 	req, _ := http.NewRequestWithContext(r.ctx, http.MethodGet, "https://www.example.com:"+port+"/", nil)
 	resp, err := viewer.Do(req)
 	if err != nil {
@@ -616,30 +605,4 @@ func setYAML(doc *yaml.Node, path, value string) error {
 	}
 	n.Tag, n.Value, n.Style = "", value, 0
 	return nil
-}
-
-func freePortOn(t *testing.T, ip string) string {
-	t.Helper()
-	n, err := testpebble.FreePort(ip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strconv.Itoa(n)
-}
-
-func freeLoopbackPort(t *testing.T) string { return freePortOn(t, "127.0.0.1") }
-
-// viewerClient returns, for an edge address, a client that sends every
-// request there (curl --resolve) and trusts root.
-func viewerClient(root *x509.CertPool) func(ip string) *http.Client {
-	return func(ip string) *http.Client {
-		return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: root},
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				_, port, _ := net.SplitHostPort(addr)
-				var d net.Dialer
-				return d.DialContext(ctx, network, net.JoinHostPort(ip, port))
-			},
-		}}
-	}
 }
