@@ -133,8 +133,11 @@ func Run(ctx context.Context, cfg Config) (*Pebble, error) {
 		if err == nil {
 			err = json.Unmarshal(data, &base)
 		}
-		if err != nil || base.Pebble == nil {
-			return nil, fmt.Errorf("pebble config %s: %v", cfg.Base, err)
+		if err == nil && base.Pebble == nil {
+			err = errors.New(`no "pebble" object`)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pebble config %s: %w", cfg.Base, err)
 		}
 		settings = base.Pebble
 		for _, k := range []string{"certificate", "privateKey"} {
