@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/tlsname"
 	"github.com/rs/zerolog"
 )
 
@@ -228,8 +229,8 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 	}
 	if r.TLS != nil {
 		rec.Protocol = "https"
-		rec.SSLProtocol = tlsVersionName(r.TLS.Version)
-		rec.SSLCipher = opensslCipherName(r.TLS.CipherSuite)
+		rec.SSLProtocol = tlsname.Version(r.TLS.Version)
+		rec.SSLCipher = tlsname.Cipher(r.TLS.CipherSuite)
 	}
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		rec.Protocol = map[string]string{"http": "ws", "https": "wss"}[rec.Protocol]

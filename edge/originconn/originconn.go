@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/tlsname"
 )
 
 // Defaults, as CloudFront documents them for custom origins.
@@ -208,19 +210,7 @@ func allVersions() []uint16 {
 }
 
 // versionName names a TLS version as ssl_protocols does.
-func versionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return fmt.Sprintf("TLS version 0x%04x", v)
-}
+func versionName(v uint16) string { return tlsname.VersionOrHex(v) }
 
 // NewTransport returns the pooled HTTP/1.1 transport for one origin; it
 // serves http:// and https:// URLs. Connections go to ConnectTo or to the
