@@ -126,19 +126,29 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 }
 
 // copyEndToEnd copies response headers without hop-by-hop ones, including
-// those the origin named in Connection.
+// those the origin named in Connection. The values share one new backing
+// array (as Header.Clone does): one allocation per response, not one per
+// header, and capped slices so that an Add to one cannot spill into the
+// next.
 func copyEndToEnd(dst, src http.Header) {
-	named := map[string]bool{}
-	for _, v := range src.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			named[http.CanonicalHeaderKey(strings.TrimSpace(f))] = true
+	var named []string
+	for _, v := range src["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			named = append(named, http.CanonicalHeaderKey(strings.TrimSpace(f)))
 		}
 	}
+	n := 0
+	for _, vs := range src {
+		n += len(vs)
+	}
+	values := make([]string, n)
 	for k, vs := range src {
-		if isHopByHop(k) || named[k] {
+		if isHopByHop(k) || slices.Contains(named, k) {
 			continue
 		}
-		dst[k] = slices.Clone(vs)
+		m := copy(values, vs)
+		dst[k] = values[:m:m]
+		values = values[m:]
 	}
 }
 

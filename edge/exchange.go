@@ -184,12 +184,13 @@ func (b *originBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// record builds the standard log line for the finished exchange.
-func (ex *exchange) record(location string, includeCookies bool, end time.Time) *accesslog.Record {
+// record builds the standard log line for the finished exchange. It is
+// returned by value so that it can live on the caller's stack.
+func (ex *exchange) record(location string, includeCookies bool, end time.Time) accesslog.Record {
 	r := ex.r
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	rec := &accesslog.Record{
+	rec := accesslog.Record{
 		Time:               end.UTC(),
 		Location:           location,
 		BytesSent:          ex.headerBytes + ex.bodyBytes,

@@ -270,12 +270,30 @@ func (s *Server) addVia(h http.Header) {
 	h.Set("Via", via)
 }
 
-// edgeHeaders adds the headers every edge response carries.
+// edgeHeaders adds the headers every edge response carries. The keys are
+// canonical already and the three values share one array: this runs on
+// every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
-	h.Set("X-Cache", string(result)+" from edgegate")
+	v := make([]string, 3)
+	v[0], v[1], v[2] = xCache(result), s.cfg.Edge.Location, ex.id
+	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	s.addVia(h)
-	h.Set("X-Edge-Location", s.cfg.Edge.Location)
-	h.Set("X-Edge-Request-Id", ex.id)
+}
+
+// xCache is the X-Cache value for a result type, without building the
+// string for the common ones.
+func xCache(result accesslog.ResultType) string {
+	switch result {
+	case accesslog.ResultHit:
+		return "Hit from edgegate"
+	case accesslog.ResultMiss:
+		return "Miss from edgegate"
+	case accesslog.ResultRefreshHit:
+		return "RefreshHit from edgegate"
+	case accesslog.ResultError:
+		return "Error from edgegate"
+	}
+	return string(result) + " from edgegate"
 }
 
 // originError answers a failed origin fetch with the status and result

@@ -156,7 +156,7 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 		return
 	}
 	rec := ex.record(s.cfg.Edge.Location, s.cfg.Edge.Logs.IncludeCookies, end)
-	if err := s.access.Write(rec); err != nil {
+	if err := s.access.Write(&rec); err != nil {
 		s.log.Error().Err(err).Str("request_id", ex.id).Msg("standard log line not written")
 	}
 }
