@@ -26,12 +26,19 @@ import (
 	"github.com/edgegate/edgegate/internal/tlsname"
 )
 
-// Defaults, as CloudFront documents them for custom origins.
+// Defaults, as CloudFront documents them for custom origins, except the
+// keep-alive timeout.
 const (
-	DefaultConnectionAttempts     = 3
-	DefaultConnectionTimeout      = 10 * time.Second
-	DefaultResponseTimeout        = 30 * time.Second
-	DefaultKeepaliveTimeout       = 5 * time.Second
+	DefaultConnectionAttempts = 3
+	DefaultConnectionTimeout  = 10 * time.Second
+	DefaultResponseTimeout    = 30 * time.Second
+	// DefaultKeepaliveTimeout is 50s, not CloudFront's 5s: with 5s a pause
+	// of a few seconds emptied the pool and every connection paid a new
+	// TLS handshake (issue 14). 50s stays below the idle timeouts of the
+	// usual origins (ALB and the origin tier 60s, nginx 75s), so the origin
+	// does not close a connection the edge is about to reuse; an origin
+	// with a shorter one (Apache's 5s) needs keepalive_timeout below it.
+	DefaultKeepaliveTimeout       = 50 * time.Second
 	DefaultMaxIdleConns           = 256
 	DefaultMaxResponseHeaderBytes = 64 << 10
 )
