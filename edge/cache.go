@@ -107,7 +107,8 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := make([]byte, 32<<10)
+	buf := b.target.bufs.Get()
+	defer b.target.bufs.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/edge/originconn"
@@ -32,6 +33,30 @@ type target struct {
 	origins  []*origin
 	failover []int
 	proxy    *httputil.ReverseProxy
+	bufs     *bufferPool // copy buffers of the proxy and of cached streams
+}
+
+// copyBufferSize is the buffer bodies are copied through, as io.Copy's.
+const copyBufferSize = 32 << 10
+
+// bufferPool reuses copy buffers: without it every proxied response
+// allocated 32 KiB. Buffers are kept as array pointers so that Put costs
+// no allocation.
+type bufferPool struct{ p sync.Pool }
+
+// Get implements httputil.BufferPool.
+func (bp *bufferPool) Get() []byte {
+	if b, _ := bp.p.Get().(*[copyBufferSize]byte); b != nil {
+		return b[:]
+	}
+	return new([copyBufferSize]byte)[:]
+}
+
+// Put implements httputil.BufferPool.
+func (bp *bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b))
+	}
 }
 
 // originOptions maps an origin's config to how the edge connects to it.
@@ -204,11 +229,16 @@ func (t *target) closeIdle() {
 	}
 }
 
-// newProxy builds the reverse proxy for a target. Rewrite (not the unsafe
-// Director) is used so that hop-by-hop headers, and headers a viewer names
-// in Connection, are stripped before our own headers are added.
+// newProxy builds the reverse proxy for a target (and the target's buffer
+// pool). Rewrite (not the unsafe Director) is used so that hop-by-hop
+// headers, and headers a viewer names in Connection, are stripped before
+// our own headers are added.
 func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
+	if t.bufs == nil {
+		t.bufs = &bufferPool{}
+	}
 	return &httputil.ReverseProxy{
+		BufferPool: t.bufs,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			s.setForwarding(pr.Out.Header, pr.In, exchangeFrom(pr.In.Context()))
 		},
