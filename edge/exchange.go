@@ -100,7 +100,20 @@ func (ex *exchange) Write(p []byte) (int, error) {
 
 // Flush lets streaming responses through (ReverseProxy finds it via
 // http.ResponseController).
+//
+// A flush of the header block alone is put off when the body's length is
+// known: ReverseProxy asks for one before copying the body, which cost a
+// write (a TLS record, a TCP segment) of its own on every response. The
+// header then leaves with the first body bytes, as nginx sends it. A
+// response of unknown length (chunked, server-sent events) still gets its
+// header at once: a viewer may be waiting on it before any event comes.
 func (ex *exchange) Flush() {
+	ex.mu.Lock()
+	headerOnly := ex.status != 0 && ex.bodyBytes == 0 && ex.w.Header().Get("Content-Length") != ""
+	ex.mu.Unlock()
+	if headerOnly {
+		return
+	}
 	if err := http.NewResponseController(ex.w).Flush(); err != nil {
 		ex.mu.Lock()
 		if ex.writeErr == nil && !errors.Is(err, http.ErrNotSupported) {
