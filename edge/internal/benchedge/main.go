@@ -16,7 +16,8 @@
 //   - access logs are on in all three.
 //
 // Each test runs in interleaved rounds (every server once per round, the
-// order rotating), after a short warm-up that fills caches and connection
+// order rotating), each run on a freshly started server (so that its RSS
+// is that test's) after a short warm-up that fills caches and connection
 // pools; the table shows the median of the rounds and their spread, the
 // run's noise. Caddy has no cache in its standard build, so it runs the
 // proxying tests only (new connections, pass-through, no-store misses),
@@ -171,30 +172,47 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer origin.stop()
-	running := map[string]*server{}
+	// Each run starts its server afresh, so that its RSS is that test's and
+	// not what an earlier test left behind.
+	starters := map[string]func() (*server, error){}
 	for _, name := range servers {
-		var s *server
 		switch name {
 		case serverNginx:
-			s, err = start(ctx, name, o.serverCore, l.NginxPort, filepath.Join(l.LogDir, "nginx.out"), nil, o.nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-			if s != nil {
-				s.hitHeader, s.hitValue = "X-Cache-Status", "HIT"
+			starters[name] = func() (*server, error) {
+				s, err := start(ctx, name, o.serverCore, l.NginxPort, filepath.Join(l.LogDir, "nginx.out"), nil, o.nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+				if s != nil {
+					s.hitHeader, s.hitValue = "X-Cache-Status", "HIT"
+				}
+				return s, err
 			}
 		case serverCaddy:
-			s, err = start(ctx, name, o.serverCore, l.CaddyPort, filepath.Join(l.LogDir, "caddy.out"),
-				[]string{"GOMAXPROCS=1", "HOME=" + dir, "XDG_DATA_HOME=" + l.CaddyDataDir, "XDG_CONFIG_HOME=" + l.CaddyDataDir},
-				o.caddy, "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
+			starters[name] = func() (*server, error) {
+				return start(ctx, name, o.serverCore, l.CaddyPort, filepath.Join(l.LogDir, "caddy.out"),
+					[]string{"GOMAXPROCS=1", "HOME=" + dir, "XDG_DATA_HOME=" + l.CaddyDataDir, "XDG_CONFIG_HOME=" + l.CaddyDataDir},
+					o.caddy, "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
+			}
 		case serverEdgegate:
-			s, err = start(ctx, name, o.serverCore, l.EdgegatePort, filepath.Join(l.LogDir, "edgegate.out"), []string{"GOMAXPROCS=1"},
-				o.edgegate, "edge", "-config", filepath.Join(dir, "edgegate.yaml"), "-log-level", "warn")
-			if s != nil {
-				s.hitHeader, s.hitValue = "X-Cache", "Hit"
+			starters[name] = func() (*server, error) {
+				s, err := start(ctx, name, o.serverCore, l.EdgegatePort, filepath.Join(l.LogDir, "edgegate.out"), []string{"GOMAXPROCS=1"},
+					o.edgegate, "edge", "-config", filepath.Join(dir, "edgegate.yaml"), "-log-level", "warn")
+				if s != nil {
+					s.hitHeader, s.hitValue = "X-Cache", "Hit"
+				}
+				return s, err
 			}
 		}
+	}
+	running := map[string]*server{}
+	defer func() {
+		for _, s := range running {
+			s.stop()
+		}
+	}()
+	for _, name := range servers {
+		s, err := starters[name]()
 		if err != nil {
 			return err
 		}
-		defer s.stop()
 		running[name] = s
 	}
 	client, err := l.client()
@@ -229,7 +247,14 @@ func run(ctx context.Context, o options) error {
 			}
 			for i := range order {
 				name := order[(i+round-1)%len(order)]
-				s, err := measure(ctx, o, l, running[name], t, mixScript)
+				running[name].stop()
+				delete(running, name)
+				srv, err := starters[name]()
+				if err != nil {
+					return fmt.Errorf("round %d, %s: restart: %w", round, t.ID, err)
+				}
+				running[name] = srv
+				s, err := measure(ctx, o, l, srv, t, mixScript)
 				if err != nil {
 					return fmt.Errorf("round %d, %s, %s: %w", round, t.ID, name, err)
 				}

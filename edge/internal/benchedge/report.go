@@ -36,16 +36,19 @@ type sample struct {
 
 // summary is the median of a test's rounds for one server.
 type summary struct {
-	Test             string        `json:"test"`
-	Server           string        `json:"server"`
-	Rounds           int           `json:"rounds"`
-	ReqPerSec        float64       `json:"req_per_sec"`
-	P50              time.Duration `json:"p50_ns"`
-	P99              time.Duration `json:"p99_ns"`
-	CPU              float64       `json:"cpu"`
-	RSS              int64         `json:"rss_bytes"`
-	Errors           int64         `json:"errors"`
-	OriginHandshakes float64       `json:"origin_handshakes_per_1k"`
+	Test      string        `json:"test"`
+	Server    string        `json:"server"`
+	Rounds    int           `json:"rounds"`
+	ReqPerSec float64       `json:"req_per_sec"`
+	P50       time.Duration `json:"p50_ns"`
+	P99       time.Duration `json:"p99_ns"`
+	CPU       float64       `json:"cpu"`
+	// PerCPU is requests per CPU-second of the server: what a request
+	// costs, which other load on the machine disturbs less than req/s.
+	PerCPU           float64 `json:"req_per_cpu_second"`
+	RSS              int64   `json:"rss_bytes"`
+	Errors           int64   `json:"errors"`
+	OriginHandshakes float64 `json:"origin_handshakes_per_1k"`
 	// Spread is (max - min) / median of req/s over the rounds: the noise.
 	Spread float64 `json:"spread"`
 	// VsNginx and VsCaddy are edgegate's req/s over the other's (0: not
@@ -53,6 +56,9 @@ type summary struct {
 	VsNginx    float64 `json:"vs_nginx,omitempty"`
 	VsCaddy    float64 `json:"vs_caddy,omitempty"`
 	P99VsNginx float64 `json:"p99_vs_nginx,omitempty"`
+	// PerCPUVsNginx and PerCPUVsCaddy compare requests per CPU-second.
+	PerCPUVsNginx float64 `json:"per_cpu_vs_nginx,omitempty"`
+	PerCPUVsCaddy float64 `json:"per_cpu_vs_caddy,omitempty"`
 }
 
 // summarize reduces samples to medians per test and server, in the order
@@ -92,9 +98,15 @@ func summarize(samples []sample) []summary {
 		}
 		out = append(out, summary{
 			Test: k.test, Server: k.server, Rounds: len(g), ReqPerSec: med,
-			P50:              time.Duration(pick(func(s sample) float64 { return float64(s.P50) })),
-			P99:              time.Duration(pick(func(s sample) float64 { return float64(s.P99) })),
-			CPU:              pick(func(s sample) float64 { return s.CPU }),
+			P50: time.Duration(pick(func(s sample) float64 { return float64(s.P50) })),
+			P99: time.Duration(pick(func(s sample) float64 { return float64(s.P99) })),
+			CPU: pick(func(s sample) float64 { return s.CPU }),
+			PerCPU: pick(func(s sample) float64 {
+				if s.CPU <= 0 {
+					return 0
+				}
+				return s.ReqPerSec / s.CPU
+			}),
 			RSS:              int64(pick(func(s sample) float64 { return float64(s.RSS) })),
 			Errors:           errs,
 			OriginHandshakes: pick(func(s sample) float64 { return s.OriginHandshakes }),
@@ -114,9 +126,15 @@ func summarize(samples []sample) []summary {
 			if n.P99 > 0 {
 				s.P99VsNginx = float64(s.P99) / float64(n.P99)
 			}
+			if n.PerCPU > 0 {
+				s.PerCPUVsNginx = s.PerCPU / n.PerCPU
+			}
 		}
 		if c := byKey[key{s.Test, serverCaddy}]; c != nil && c.ReqPerSec > 0 {
 			s.VsCaddy = s.ReqPerSec / c.ReqPerSec
+			if c.PerCPU > 0 {
+				s.PerCPUVsCaddy = s.PerCPU / c.PerCPU
+			}
 		}
 	}
 	return out
@@ -136,10 +154,11 @@ func median(v []float64) float64 {
 
 // writeTable prints the summaries as a Markdown table (the README's
 // performance section is a copy of it): one row per test and server,
-// edgegate's rows carrying the ratios.
+// edgegate's rows carrying the ratios: of req/s, of p99 and of requests
+// per CPU-second.
 func writeTable(w io.Writer, sums []summary) {
-	fmt.Fprintln(w, "| test | server | req/s | p50 | p99 | CPU | RSS | origin TLS / 1k req | spread (max−min)/median | edgegate / nginx | edgegate / Caddy |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+	fmt.Fprintln(w, "| test | server | req/s | p50 | p99 | CPU | req/CPU-s | RSS | origin TLS / 1k req | spread (max−min)/median | edgegate / nginx | edgegate / Caddy |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 	for _, s := range sums {
 		hs := "—"
 		if s.OriginHandshakes >= 0 {
@@ -151,13 +170,13 @@ func writeTable(w io.Writer, sums []summary) {
 		}
 		vsN, vsC := "", ""
 		if s.VsNginx > 0 {
-			vsN = fmt.Sprintf("**%.2f** (p99 ×%.1f)", s.VsNginx, s.P99VsNginx)
+			vsN = fmt.Sprintf("**%.2f** (p99 ×%.1f, per CPU-s %.2f)", s.VsNginx, s.P99VsNginx, s.PerCPUVsNginx)
 		}
 		if s.VsCaddy > 0 {
-			vsC = fmt.Sprintf("**%.2f**", s.VsCaddy)
+			vsC = fmt.Sprintf("**%.2f** (per CPU-s %.2f)", s.VsCaddy, s.PerCPUVsCaddy)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f%% | %s | %s | %.0f%% | %s | %s |\n",
-			s.Test, s.Server, rate, formatLatency(s.P50), formatLatency(s.P99), s.CPU*100,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f%% | %s | %s | %s | %.0f%% | %s | %s |\n",
+			s.Test, s.Server, rate, formatLatency(s.P50), formatLatency(s.P99), s.CPU*100, formatRate(s.PerCPU),
 			formatMB(s.RSS), hs, s.Spread*100, vsN, vsC)
 	}
 }
