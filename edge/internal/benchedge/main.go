@@ -89,6 +89,7 @@ type options struct {
 	only, servers, jsonPath string
 	keep                    bool
 	serverCore, loadCore    int
+	caddyInstalled          bool // installed here at caddyVersion
 }
 
 func main() {
@@ -160,6 +161,7 @@ func run(ctx context.Context, o options) error {
 		if o.caddy, err = installCaddy(ctx, dir); err != nil {
 			return err
 		}
+		o.caddyInstalled = true
 	}
 	l, err := prepare(dir)
 	if err != nil {
@@ -500,10 +502,16 @@ func describeMachine(o options) string {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		return line
 	}
+	wrk, _, _ := strings.Cut(version(o.wrk, "-v"), " [") // drop the copyright
 	parts := []string{fmt.Sprintf("%s, %d cores, Linux %s, %s", cpu, runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version()),
-		version(o.nginx, "-v"), version(o.wrk, "-v"), version(o.h2load, "--version")}
+		version(o.nginx, "-v"), wrk, version(o.h2load, "--version")}
 	if o.caddy != "" {
-		parts = append(parts, "Caddy "+version(o.caddy, "version"))
+		// A go-installed Caddy does not know its version ("unknown").
+		caddy := version(o.caddy, "version")
+		if o.caddyInstalled {
+			caddy = caddyVersion
+		}
+		parts = append(parts, "Caddy "+caddy)
 	}
 	if rev, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 		parts = append(parts, "edgegate "+strings.TrimSpace(string(rev)))
