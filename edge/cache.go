@@ -127,10 +127,9 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 }
 
 // copyEndToEnd copies response headers without hop-by-hop ones, including
-// those the origin named in Connection. The values share one new backing
-// array (as Header.Clone does): one allocation per response, not one per
-// header, and capped slices so that an Add to one cannot spill into the
-// next.
+// those the origin named in Connection. The values go into one new array
+// (capped slices, as Header.Clone does, so that an Add to one cannot spill
+// into the next): one allocation per response rather than one per header.
 func copyEndToEnd(dst, src http.Header) {
 	var named []string
 	for _, v := range src["Connection"] {
@@ -138,18 +137,14 @@ func copyEndToEnd(dst, src http.Header) {
 			named = append(named, http.CanonicalHeaderKey(strings.TrimSpace(f)))
 		}
 	}
-	n := 0
-	for _, vs := range src {
-		n += len(vs)
-	}
-	values := make([]string, n)
+	values := make([]string, 0, len(src)) // most fields have one value
 	for k, vs := range src {
 		if isHopByHop(k) || slices.Contains(named, k) {
 			continue
 		}
-		m := copy(values, vs)
-		dst[k] = values[:m:m]
-		values = values[m:]
+		start := len(values)
+		values = append(values, vs...)
+		dst[k] = values[start:len(values):len(values)]
 	}
 }
 

@@ -109,7 +109,7 @@ func (ex *exchange) Write(p []byte) (int, error) {
 // header at once: a viewer may be waiting on it before any event comes.
 func (ex *exchange) Flush() {
 	ex.mu.Lock()
-	headerOnly := ex.status != 0 && ex.bodyBytes == 0 && ex.w.Header().Get("Content-Length") != ""
+	headerOnly := ex.status != 0 && ex.bodyBytes == 0 && field(ex.w.Header(), "Content-Length") != ""
 	ex.mu.Unlock()
 	if headerOnly {
 		return
@@ -210,8 +210,8 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		Method:             r.Method,
 		URIStem:            r.URL.EscapedPath(),
 		Status:             ex.status,
-		Referer:            r.Header.Get("Referer"),
-		UserAgent:          r.Header.Get("User-Agent"),
+		Referer:            field(r.Header, "Referer"),
+		UserAgent:          field(r.Header, "User-Agent"),
 		Query:              r.URL.RawQuery,
 		ResultType:         ex.result,
 		RequestID:          ex.id,
@@ -219,12 +219,12 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		Protocol:           "http",
 		BytesReceived:      requestHeaderSize(r),
 		TimeTaken:          end.Sub(ex.start),
-		ForwardedFor:       r.Header.Get("X-Forwarded-For"),
+		ForwardedFor:       field(r.Header, "X-Forwarded-For"),
 		ResponseResultType: ex.respResult,
 		ProtocolVersion:    r.Proto,
 		TimeToFirstByte:    ex.firstByte,
 		DetailedResultType: ex.detailed,
-		ContentType:        ex.w.Header().Get("Content-Type"),
+		ContentType:        field(ex.w.Header(), "Content-Type"),
 		ContentLength:      -1,
 		RangeStart:         -1,
 		RangeEnd:           -1,
@@ -233,7 +233,7 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		rec.Host = ex.dist.cfg.ID
 	}
 	if includeCookies {
-		rec.Cookie = r.Header.Get("Cookie")
+		rec.Cookie = field(r.Header, "Cookie")
 	}
 	if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		rec.ClientIP = host
@@ -246,22 +246,31 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		rec.SSLProtocol = tlsname.Version(r.TLS.Version)
 		rec.SSLCipher = tlsname.Cipher(r.TLS.CipherSuite)
 	}
-	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if strings.EqualFold(field(r.Header, "Upgrade"), "websocket") {
 		rec.Protocol = map[string]string{"http": "ws", "https": "wss"}[rec.Protocol]
 	}
 	if ex.reqBody != nil {
 		n, _ := ex.reqBody.stats()
 		rec.BytesReceived += n
 	}
-	if cl := ex.w.Header().Get("Content-Length"); cl != "" {
+	if cl := field(ex.w.Header(), "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
 			rec.ContentLength = n
 		}
 	}
-	if cr := ex.w.Header().Get("Content-Range"); cr != "" {
+	if cr := field(ex.w.Header(), "Content-Range"); cr != "" {
 		rec.RangeStart, rec.RangeEnd = parseContentRange(cr)
 	}
 	return rec
+}
+
+// field is h.Get for a key already in canonical form: Get canonicalizes
+// its key on every call, and the log line reads eight fields per request.
+func field(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // parseContentRange reads "bytes START-END/SIZE".
