@@ -169,7 +169,7 @@ func run(ctx context.Context, o options) error {
 	}
 	started := time.Now()
 
-	origin, err := start(ctx, "origin nginx", o.loadCore, l.OriginPort, filepath.Join(l.LogDir, "origin.out"), nil, o.nginx, "-p", dir, "-c", filepath.Join(dir, "origin.conf"))
+	origin, err := start(ctx, "origin nginx", o.loadCore, l.OriginPort, filepath.Join(l.LogDir, "origin.out"), nil, o.nginx, "-p", dir, "-e", filepath.Join(l.LogDir, "origin-error.log"), "-c", filepath.Join(dir, "origin.conf"))
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func run(ctx context.Context, o options) error {
 		switch name {
 		case serverNginx:
 			starters[name] = func() (*server, error) {
-				s, err := start(ctx, name, o.serverCore, l.NginxPort, filepath.Join(l.LogDir, "nginx.out"), nil, o.nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+				s, err := start(ctx, name, o.serverCore, l.NginxPort, filepath.Join(l.LogDir, "nginx.out"), nil, o.nginx, "-p", dir, "-e", filepath.Join(l.LogDir, "nginx-error.log"), "-c", filepath.Join(dir, "nginx.conf"))
 				if s != nil {
 					s.hitHeader, s.hitValue = "X-Cache-Status", "HIT"
 				}
