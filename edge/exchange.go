@@ -123,6 +123,17 @@ func (ex *exchange) Flush() {
 	}
 }
 
+// flushHeld sends what Flush held back, before a cut: the viewer then has
+// the status it is logged with. Errors are moot, the response is aborted.
+func (ex *exchange) flushHeld() {
+	ex.mu.Lock()
+	held := ex.status != 0 && ex.bodyBytes == 0
+	ex.mu.Unlock()
+	if held {
+		_ = http.NewResponseController(ex.w).Flush()
+	}
+}
+
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (ex *exchange) Unwrap() http.ResponseWriter { return ex.w }
 

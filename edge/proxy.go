@@ -32,8 +32,27 @@ type target struct {
 	id       string
 	origins  []*origin
 	failover []int
-	proxy    *httputil.ReverseProxy
+	proxy    streamingProxy
 	bufs     *bufferPool // copy buffers of the proxy and of cached streams
+}
+
+// streamingProxy is the target's ReverseProxy. When the origin breaks a
+// body, ReverseProxy aborts the response with a panic; what the viewer
+// was sent so far, a header block still held back included (see
+// exchange.Flush), is flushed first, so that the viewer gets the status
+// and the body as far as it got before the connection is cut.
+type streamingProxy struct{ *httputil.ReverseProxy }
+
+func (p streamingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if ex, ok := w.(*exchange); ok {
+				ex.flushHeld()
+			}
+			panic(v)
+		}
+	}()
+	p.ReverseProxy.ServeHTTP(w, r)
 }
 
 // copyBufferSize is the buffer bodies are copied through, as io.Copy's.
@@ -233,11 +252,11 @@ func (t *target) closeIdle() {
 // pool). Rewrite (not the unsafe Director) is used so that hop-by-hop
 // headers, and headers a viewer names in Connection, are stripped before
 // our own headers are added.
-func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
+func (s *Server) newProxy(t *target) streamingProxy {
 	if t.bufs == nil {
 		t.bufs = &bufferPool{}
 	}
-	return &httputil.ReverseProxy{
+	return streamingProxy{&httputil.ReverseProxy{
 		BufferPool: t.bufs,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			s.setForwarding(pr.Out.Header, pr.In, exchangeFrom(pr.In.Context()))
@@ -266,7 +285,7 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 		// it got, with the status it was sent.
 		FlushInterval: -1,
 		ErrorLog:      s.stdlog,
-	}
+	}}
 }
 
 // setForwarding sets the headers the edge adds to every origin request:
