@@ -60,20 +60,22 @@ const copyBufferSize = 32 << 10
 
 // bufferPool reuses copy buffers: without it every proxied response
 // allocated 32 KiB. Buffers are kept as array pointers so that Put costs
-// no allocation.
+// no allocation. A nil pool works, without reuse.
 type bufferPool struct{ p sync.Pool }
 
 // Get implements httputil.BufferPool.
 func (bp *bufferPool) Get() []byte {
-	if b, _ := bp.p.Get().(*[copyBufferSize]byte); b != nil {
-		return b[:]
+	if bp != nil {
+		if b, _ := bp.p.Get().(*[copyBufferSize]byte); b != nil {
+			return b[:]
+		}
 	}
 	return new([copyBufferSize]byte)[:]
 }
 
 // Put implements httputil.BufferPool.
 func (bp *bufferPool) Put(b []byte) {
-	if len(b) == copyBufferSize {
+	if bp != nil && len(b) == copyBufferSize {
 		bp.p.Put((*[copyBufferSize]byte)(b))
 	}
 }

@@ -71,3 +71,24 @@ func TestProxyStreamsAsTheOriginSends(t *testing.T) {
 		t.Fatalf("rest: %q, %v", rest, err)
 	}
 }
+
+func TestBufferPool(t *testing.T) {
+	var bp bufferPool
+	b := bp.Get()
+	if len(b) != copyBufferSize {
+		t.Fatalf("buffer of %d bytes, want %d", len(b), copyBufferSize)
+	}
+	b[0] = 'x'
+	bp.Put(b)
+	bp.Put(make([]byte, 10)) // not ours: dropped, never handed out short
+	for range 3 {
+		if got := bp.Get(); len(got) != copyBufferSize {
+			t.Fatalf("buffer of %d bytes after Put of a short one", len(got))
+		}
+	}
+	var none *bufferPool // a target built without a pool still copies
+	if got := none.Get(); len(got) != copyBufferSize {
+		t.Fatalf("nil pool: %d bytes", len(got))
+	}
+	none.Put(b)
+}
