@@ -270,6 +270,9 @@ func run(ctx context.Context, o options) error {
 	sums := summarize(samples)
 	fmt.Printf("\nMedians of %d rounds; spread is (max-min)/median of req/s over the rounds. Largest spread: %.0f%%.\n\n", o.rounds, noise(sums)*100)
 	writeTable(os.Stdout, sums)
+	gs := goals(sums)
+	fmt.Printf("\nIssue 14's goals in this run:\n")
+	writeGoals(os.Stdout, gs)
 	report := struct {
 		Machine  string    `json:"machine"`
 		Started  time.Time `json:"started"`
@@ -278,8 +281,9 @@ func run(ctx context.Context, o options) error {
 		Conns    int       `json:"connections"`
 		Noise    float64   `json:"largest_spread"`
 		Summary  []summary `json:"summary"`
+		Goals    []goal    `json:"goals"`
 		Samples  []sample  `json:"samples"`
-	}{machine, started.UTC(), o.duration.String(), o.rounds, o.conns, noise(sums), sums, samples}
+	}{machine, started.UTC(), o.duration.String(), o.rounds, o.conns, noise(sums), sums, gs, samples}
 	b, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return err
