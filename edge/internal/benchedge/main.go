@@ -412,12 +412,21 @@ func measure(ctx context.Context, o options, l *layout, s *server, t benchTest, 
 	}
 	res := sample{Test: t.Name, Server: s.name, loadResult: lr, RSS: peak, OriginHandshakes: -1}
 	res.CPU = float64(ticks1-ticks0) / clockTicks / wall.Seconds()
-	// The status request after the run counts itself (one connection, one
-	// request).
-	if dr := req1 - req0 - 1; dr > 0 {
-		res.OriginHandshakes = float64(acc1-acc0-1) / float64(dr) * 1000
-	}
+	res.OriginHandshakes = originHandshakes(acc1-acc0, req1-req0, lr.Requests)
 	return res, nil
+}
+
+// originHandshakes is how many connections the origin accepted per 1,000
+// requests it served, from the changes of its counters over a run (the
+// status request after the run counts itself: one connection, one
+// request); -1 when the origin served under 1% of the viewer's requests
+// (hits), too few for the figure to mean anything.
+func originHandshakes(accepted, served, viewerRequests int64) float64 {
+	accepted, served = accepted-1, served-1
+	if served <= 0 || served*100 < viewerRequests {
+		return -1
+	}
+	return float64(accepted) / float64(served) * 1000
 }
 
 // prepare writes the PKI, the origin's files and the four configurations.

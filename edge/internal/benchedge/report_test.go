@@ -76,3 +76,21 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestOriginHandshakes(t *testing.T) {
+	for _, c := range []struct {
+		accepted, served, viewer int64
+		want                     float64
+	}{
+		{51, 100001, 100000, 0.5},  // 50 connections for 100,000 proxied requests
+		{1, 1, 100000, -1},         // only the status request: hits
+		{2, 2, 100000, -1},         // one miss before the hits: no meaningful figure
+		{1001, 10001, 100000, 100}, // 10% misses, a new connection each tenth
+		{11, 1001, 10000, 10},      // exactly 10% of the viewer's requests reach it
+		{0, 0, 0, -1},              // counters did not move (should not happen)
+	} {
+		if got := originHandshakes(c.accepted, c.served, c.viewer); got != c.want {
+			t.Errorf("originHandshakes(%d, %d, %d) = %v, want %v", c.accepted, c.served, c.viewer, got, c.want)
+		}
+	}
+}
