@@ -356,6 +356,7 @@ func measure(ctx context.Context, o options, l *layout, s *server, t benchTest, 
 		return sample{}, err
 	}
 	ticks0, _ := s.usage()
+	writes0 := s.writes()
 	var peak int64
 	var mu sync.Mutex
 	stop := make(chan struct{})
@@ -389,6 +390,7 @@ func measure(ctx context.Context, o options, l *layout, s *server, t benchTest, 
 		return sample{}, fmt.Errorf("%v\n%s", err, out)
 	}
 	ticks1, _ := s.usage()
+	writes1 := s.writes()
 	acc1, req1, err := l.originCounts(ctx)
 	if err != nil {
 		return sample{}, err
@@ -412,6 +414,9 @@ func measure(ctx context.Context, o options, l *layout, s *server, t benchTest, 
 	}
 	res := sample{Test: t.Name, Server: s.name, loadResult: lr, RSS: peak, OriginHandshakes: -1}
 	res.CPU = float64(ticks1-ticks0) / clockTicks / wall.Seconds()
+	if lr.Requests > 0 {
+		res.WritesPerRequest = float64(writes1-writes0) / float64(lr.Requests)
+	}
 	res.OriginHandshakes = originHandshakes(acc1-acc0, req1-req0, lr.Requests)
 	return res, nil
 }

@@ -28,6 +28,9 @@ type sample struct {
 	// RSS is the largest resident set seen during the run (all processes
 	// of the server, e.g. nginx's master and worker), in bytes.
 	RSS int64 `json:"rss_bytes"`
+	// WritesPerRequest is the server's write system calls per request
+	// completed: output coalescing (viewer and origin side together).
+	WritesPerRequest float64 `json:"writes_per_request"`
 	// OriginHandshakes is how many connections the origin accepted per
 	// 1,000 requests it served during the run (each a TLS handshake);
 	// negative when the origin was not involved.
@@ -47,6 +50,7 @@ type summary struct {
 	// costs, which other load on the machine disturbs less than req/s.
 	PerCPU           float64 `json:"req_per_cpu_second"`
 	RSS              int64   `json:"rss_bytes"`
+	WritesPerRequest float64 `json:"writes_per_request"`
 	Errors           int64   `json:"errors"`
 	OriginHandshakes float64 `json:"origin_handshakes_per_1k"`
 	// Spread is (max - min) / median of req/s over the rounds: the noise.
@@ -108,6 +112,7 @@ func summarize(samples []sample) []summary {
 				return s.ReqPerSec / s.CPU
 			}),
 			RSS:              int64(pick(func(s sample) float64 { return float64(s.RSS) })),
+			WritesPerRequest: pick(func(s sample) float64 { return s.WritesPerRequest }),
 			Errors:           errs,
 			OriginHandshakes: pick(func(s sample) float64 { return s.OriginHandshakes }),
 			Spread:           spread,
@@ -157,8 +162,8 @@ func median(v []float64) float64 {
 // edgegate's rows carrying the ratios: of req/s, of p99 and of requests
 // per CPU-second.
 func writeTable(w io.Writer, sums []summary) {
-	fmt.Fprintln(w, "| test | server | req/s | p50 | p99 | CPU | req/CPU-s | RSS | origin TLS / 1k req | spread (max−min)/median | edgegate / nginx | edgegate / Caddy |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	fmt.Fprintln(w, "| test | server | req/s | p50 | p99 | CPU | req/CPU-s | writes/req | RSS | origin TLS / 1k req | spread (max−min)/median | edgegate / nginx | edgegate / Caddy |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 	for _, s := range sums {
 		hs := "—"
 		if s.OriginHandshakes >= 0 {
@@ -175,9 +180,9 @@ func writeTable(w io.Writer, sums []summary) {
 		if s.VsCaddy > 0 {
 			vsC = fmt.Sprintf("**%.2f** (per CPU-s %.2f)", s.VsCaddy, s.PerCPUVsCaddy)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f%% | %s | %s | %s | %.0f%% | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f%% | %s | %.2f | %s | %s | %.0f%% | %s | %s |\n",
 			s.Test, s.Server, rate, formatLatency(s.P50), formatLatency(s.P99), s.CPU*100, formatRate(s.PerCPU),
-			formatMB(s.RSS), hs, s.Spread*100, vsN, vsC)
+			s.WritesPerRequest, formatMB(s.RSS), hs, s.Spread*100, vsN, vsC)
 	}
 }
 

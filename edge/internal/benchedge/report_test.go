@@ -10,14 +10,14 @@ import (
 func TestSummarizeMediansSpreadAndRatios(t *testing.T) {
 	ms := time.Millisecond
 	samples := []sample{
-		{Test: "hit", Server: serverNginx, Round: 1, loadResult: loadResult{ReqPerSec: 60000, P50: 1 * ms, P99: 2 * ms}, CPU: 1, RSS: 30e6, OriginHandshakes: -1},
+		{Test: "hit", Server: serverNginx, Round: 1, loadResult: loadResult{ReqPerSec: 60000, P50: 1 * ms, P99: 2 * ms}, CPU: 1, RSS: 30e6, WritesPerRequest: 1, OriginHandshakes: -1},
 		{Test: "hit", Server: serverEdgegate, Round: 1, loadResult: loadResult{ReqPerSec: 45000, P50: 2 * ms, P99: 5 * ms, Errors: 1}, CPU: 1, RSS: 40e6, OriginHandshakes: -1},
-		{Test: "hit", Server: serverNginx, Round: 2, loadResult: loadResult{ReqPerSec: 50000, P50: 1 * ms, P99: 4 * ms}, CPU: 0.9, RSS: 31e6, OriginHandshakes: -1},
+		{Test: "hit", Server: serverNginx, Round: 2, loadResult: loadResult{ReqPerSec: 50000, P50: 1 * ms, P99: 4 * ms}, CPU: 0.9, RSS: 31e6, WritesPerRequest: 1, OriginHandshakes: -1},
 		{Test: "hit", Server: serverEdgegate, Round: 2, loadResult: loadResult{ReqPerSec: 50000, P50: 3 * ms, P99: 6 * ms, Errors: 2}, CPU: 1, RSS: 42e6, OriginHandshakes: -1},
 		{Test: "hit", Server: serverNginx, Round: 3, loadResult: loadResult{ReqPerSec: 40000, P50: 1 * ms, P99: 3 * ms}, CPU: 0.8, RSS: 32e6, OriginHandshakes: -1},
 		{Test: "hit", Server: serverEdgegate, Round: 3, loadResult: loadResult{ReqPerSec: 40000, P50: 2 * ms, P99: 9 * ms}, CPU: 1, RSS: 41e6, OriginHandshakes: -1},
 		{Test: "pass", Server: serverCaddy, Round: 1, loadResult: loadResult{ReqPerSec: 10000}, CPU: 1, OriginHandshakes: 5.6},
-		{Test: "pass", Server: serverEdgegate, Round: 1, loadResult: loadResult{ReqPerSec: 13000}, CPU: 0.5, OriginHandshakes: 0.5},
+		{Test: "pass", Server: serverEdgegate, Round: 1, loadResult: loadResult{ReqPerSec: 13000}, CPU: 0.5, WritesPerRequest: 1.98, OriginHandshakes: 0.5},
 	}
 	sums := summarize(samples)
 	if len(sums) != 4 {
@@ -53,9 +53,9 @@ func TestSummarizeMediansSpreadAndRatios(t *testing.T) {
 	writeTable(&b, sums)
 	table := b.String()
 	for _, want := range []string{
-		"| hit | nginx | 50.0k | 1.00 ms | 3.00 ms | 90% | 55.6k | 31 MB | — | 40% |  |  |",
-		"| hit | edgegate | 45.0k (3 errors) | 2.00 ms | 6.00 ms | 100% | 45.0k | 41 MB | — | 22% | **0.90** (p99 ×2.0, per CPU-s 0.81) |  |",
-		"| pass | edgegate | 13.0k | — | — | 50% | 26.0k | 0 MB | 0.50 | 0% |  | **1.30** (per CPU-s 2.60) |",
+		"| hit | nginx | 50.0k | 1.00 ms | 3.00 ms | 90% | 55.6k | 1.00 | 31 MB | — | 40% |  |  |",
+		"| hit | edgegate | 45.0k (3 errors) | 2.00 ms | 6.00 ms | 100% | 45.0k | 0.00 | 41 MB | — | 22% | **0.90** (p99 ×2.0, per CPU-s 0.81) |  |",
+		"| pass | edgegate | 13.0k | — | — | 50% | 26.0k | 1.98 | 0 MB | 0.50 | 0% |  | **1.30** (per CPU-s 2.60) |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks\n%s\ngot:\n%s", want, table)
@@ -92,5 +92,15 @@ func TestOriginHandshakes(t *testing.T) {
 		if got := originHandshakes(c.accepted, c.served, c.viewer); got != c.want {
 			t.Errorf("originHandshakes(%d, %d, %d) = %v, want %v", c.accepted, c.served, c.viewer, got, c.want)
 		}
+	}
+}
+
+func TestParseSyscw(t *testing.T) {
+	io := "rchar: 6976\nwchar: 120\nsyscr: 10\nsyscw: 4242\nread_bytes: 0\n"
+	if got := parseSyscw(io); got != 4242 {
+		t.Errorf("syscw %d, want 4242", got)
+	}
+	if got := parseSyscw("rchar: 1\n"); got != 0 {
+		t.Errorf("no syscw line: %d", got)
 	}
 }

@@ -186,6 +186,33 @@ func (s *server) usage() (ticks, rss int64) {
 	return ticks, rss
 }
 
+// writes counts the write system calls (write, writev, sendmsg...) the
+// server's processes have made, from /proc/PID/io: with the requests
+// served, how well a server coalesces its output. Processes that cannot
+// be read count nothing.
+func (s *server) writes() int64 {
+	var n int64
+	for _, pid := range s.pids() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+		if err != nil {
+			continue
+		}
+		n += parseSyscw(string(b))
+	}
+	return n
+}
+
+// parseSyscw reads the syscw line of /proc/PID/io; 0 if there is none.
+func parseSyscw(s string) int64 {
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
