@@ -69,9 +69,10 @@ bench-logs: build
 
 # bench-edge measures edgegate side by side with nginx and Caddy (installed
 # with go install at a pinned version) in front of one HTTPS origin: req/s,
-# p50, p99, CPU and RSS with ratios, about 12 minutes on 2 cores, results
-# also in bin/bench-edge.json. It needs two quiet cores (server on core 0,
-# load generator and origin on core 1). Not part of `make test`.
+# p50, p99, CPU, RSS and writes per request with ratios, results also in
+# bin/bench-edge.json; about 11 minutes, plus building Caddy. It needs two
+# quiet cores (server on core 0, load generator and origin on core 1). Not
+# part of `make test`.
 bench-edge: build
 	@# nginx (the origin, and an edge to compare with), wrk and h2load (the load generators)
 	@missing=""; for c in nginx:nginx wrk:wrk h2load:nghttp2-client taskset:util-linux; do \
