@@ -295,7 +295,7 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 			kind = originconn.KindTimeout
 		}
 	}
-	detailed := accesslog.ResultType(kind.String())
+	detailed := kind.Result()
 	status := kind.Status()
 	ex.classify(accesslog.ResultError, accesslog.ResultError, detailed)
 	ev := ex.logger().Error().Str("detailed_result_type", string(detailed)).Int("status", status)
@@ -320,18 +320,10 @@ func rootCause(err error) string {
 	return err.Error()
 }
 
+// originAdvice is the result table's advice for an origin failure.
 func originAdvice(k originconn.Kind) string {
-	switch k {
-	case originconn.KindDNS:
-		return "origin domain name does not resolve; check the DNS record or set connect_to"
-	case originconn.KindConnect:
-		return "could not connect to or verify the origin; run `edgegate probe` against it"
-	case originconn.KindTimeout:
-		return "origin did not answer in time; check firewalls, connection_timeout and response_timeout"
-	case originconn.KindHeaderTooBig:
-		return "origin response headers are too large"
-	case originconn.KindInvalidResponse:
-		return "origin response is not valid HTTP; is protocol_policy right (HTTP spoken to an HTTPS port or the reverse)?"
+	if a := k.Result().Info().Advice; a != "" {
+		return a
 	}
 	return "origin broke the response"
 }
