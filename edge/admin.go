@@ -47,7 +47,7 @@ func (s *Server) adminHandler() http.Handler {
 	// traffic (compose's --wait, a load balancer) should wait.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if pending := s.certs.Pending(); len(pending) > 0 && s.Addr("https") != "" {
+		if pending := s.state().certs.Pending(); len(pending) > 0 && s.Addr("https") != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "waiting for certificates: %s\n", strings.Join(pending, ", "))
 			return
@@ -77,9 +77,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 			status = "000"
 		}
 		fmt.Fprintf(w, "edgegate_edge_requests_total{location=%q,result_type=%q,detailed_result_type=%q,status=%q} %d\n",
-			s.cfg.Edge.Location, k.result, k.detailed, status, counts[k])
+			s.state().cfg.Edge.Location, k.result, k.detailed, status, counts[k])
 	}
 	fmt.Fprintln(w, "# HELP edgegate_edge_tls_refused_total TLS handshakes refused for an unknown or missing server name.")
 	fmt.Fprintln(w, "# TYPE edgegate_edge_tls_refused_total counter")
-	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.cfg.Edge.Location, s.stats.tlsRefused.Load())
+	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.state().cfg.Edge.Location, s.stats.tlsRefused.Load())
 }

@@ -23,6 +23,7 @@ type exchange struct {
 	r     *http.Request
 	start time.Time
 	id    string
+	st    *state        // the config snapshot the request runs on
 	dist  *distribution // nil for an unknown host
 	log   zerolog.Logger
 

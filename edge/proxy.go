@@ -255,15 +255,15 @@ func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchan
 	}
 	out.Set("X-Forwarded-Proto", proto)
 	out.Del("X-Forwarded-Host")
-	s.addVia(out)
 	if ex != nil {
+		addVia(out, ex.st.cfg.Edge.Location)
 		out.Set("X-Edge-Request-Id", ex.id)
 	}
 }
 
 // addVia appends this edge's hop to the Via header.
-func (s *Server) addVia(h http.Header) {
-	via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
+func addVia(h http.Header, location string) {
+	via := "1.1 " + location + " (edgegate)"
 	if v := h.Get("Via"); v != "" {
 		via = v + ", " + via
 	}
@@ -273,8 +273,8 @@ func (s *Server) addVia(h http.Header) {
 // edgeHeaders adds the headers every edge response carries.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
 	h.Set("X-Cache", string(result)+" from edgegate")
-	s.addVia(h)
-	h.Set("X-Edge-Location", s.cfg.Edge.Location)
+	addVia(h, ex.st.cfg.Edge.Location)
+	h.Set("X-Edge-Location", ex.st.cfg.Edge.Location)
 	h.Set("X-Edge-Request-Id", ex.id)
 }
 

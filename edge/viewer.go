@@ -19,6 +19,7 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	ex := newExchange(w, r)
+	ex.st = s.state()
 	ex.log = s.log
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer func() {
@@ -34,7 +35,7 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(ex *exchange, r *http.Request) {
 	host := strings.ToLower(strings.TrimSuffix(stripPort(r.Host), "."))
-	d := s.byHost[host]
+	d := ex.st.byHost[host]
 	ex.dist = d
 	if d == nil {
 		status := http.StatusForbidden
@@ -48,7 +49,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	if r.TLS != nil {
 		// The Host must belong to the distribution whose certificate the
 		// connection was made with, or one name could front for another.
-		if sd := s.byHost[strings.ToLower(r.TLS.ServerName)]; sd != d {
+		if sd := ex.st.byHost[strings.ToLower(r.TLS.ServerName)]; sd != d {
 			ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestCertificate)
 			s.errorPage(ex, ex, http.StatusMisdirectedRequest, "The Host header does not match the certificate of this connection.")
 			return
@@ -152,10 +153,12 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 			Msg("origin broke the response midway")
 	}
 	s.stats.count(result, detailed, status)
+	s.accessMu.RLock()
+	defer s.accessMu.RUnlock()
 	if s.access == nil {
 		return
 	}
-	rec := ex.record(s.cfg.Edge.Location, s.cfg.Edge.Logs.IncludeCookies, end)
+	rec := ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end)
 	if err := s.access.Write(rec); err != nil {
 		s.log.Error().Err(err).Str("request_id", ex.id).Msg("standard log line not written")
 	}
