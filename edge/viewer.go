@@ -4,10 +4,12 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/urlpath"
 )
 
 // maxURLBytes is CloudFront's limit on a request URL.
@@ -22,6 +24,9 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 	ex.st = s.state()
 	ex.log = s.log
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	// Routing rewrites the path; the log keeps the one received (ex.r).
+	u := *r.URL
+	r.URL = &u
 	defer func() {
 		if v := recover(); v != nil {
 			// http.ErrAbortHandler from the proxy: the response was cut.
@@ -60,6 +65,13 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		s.errorPage(ex, ex, http.StatusRequestURITooLong, "The request URL is too long.")
 		return
 	}
+	if !normalizePath(r.URL) {
+		// "*", an opaque form like "http:@evil.test/x", or no path at all:
+		// nothing a behavior could match or a redirect could carry.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
+		s.errorPage(ex, ex, http.StatusBadRequest, "The request target is not a path.")
+		return
+	}
 	if r.TLS == nil {
 		switch d.cfg.ViewerProtocolPolicy {
 		case PolicyRedirectToHTTPS:
@@ -77,7 +89,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 			return
 		}
 	}
-	b := d.behaviorFor(r.URL.Path)
+	b := d.behaviorFor(r.URL.EscapedPath())
 	if !b.methods[r.Method] {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
@@ -93,7 +105,28 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	b.target.proxy.ServeHTTP(ex, r)
 }
 
-// behaviorFor returns the first behavior whose pattern matches, else the
+// normalizePath rewrites u's path to its normalised form (internal/urlpath),
+// which behavior matching, the cache key and the origin request all use.
+// It is false for a request target that is not an absolute path.
+func normalizePath(u *url.URL) bool {
+	if u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return false
+	}
+	esc := u.EscapedPath()
+	norm := urlpath.Normalize(esc)
+	if norm == esc {
+		return true
+	}
+	p, err := url.PathUnescape(norm)
+	if err != nil {
+		return false
+	}
+	u.Path, u.RawPath = p, norm
+	return true
+}
+
+// behaviorFor returns the first behavior whose pattern matches the
+// normalised escaped path (an encoded slash never matches "/"), else the
 // default.
 func (d *distribution) behaviorFor(path string) *behavior {
 	for _, b := range d.behaviors {
@@ -105,12 +138,18 @@ func (d *distribution) behaviorFor(path string) *behavior {
 }
 
 // redirect sends the viewer to the same host, path and query over HTTPS.
+// Location is built only from the matched alias (host), the normalised
+// path and the query, never from the request target as sent, so that no
+// request line can make it point elsewhere.
 func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int) {
 	target := "https://" + host
 	if _, port, err := net.SplitHostPort(s.Addr("https")); err == nil && port != "443" {
 		target += ":" + port
 	}
-	target += r.URL.RequestURI()
+	target += r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
 	ex.classify(accesslog.ResultRedirect, accesslog.ResultRedirect, accesslog.ResultRedirect)
 	h := ex.Header()
 	s.edgeHeaders(h, ex, accesslog.ResultRedirect)
