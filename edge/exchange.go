@@ -63,6 +63,15 @@ func (ex *exchange) classify(result, response, detailed accesslog.ResultType) {
 	ex.result, ex.respResult, ex.detailed = result, response, detailed
 }
 
+// bodyBroken reports whether reading the viewer's request body failed.
+func (ex *exchange) bodyBroken() bool {
+	if ex.reqBody == nil {
+		return false
+	}
+	_, err := ex.reqBody.stats()
+	return err != nil
+}
+
 // Header implements http.ResponseWriter.
 func (ex *exchange) Header() http.Header { return ex.w.Header() }
 

@@ -286,6 +286,16 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
 		return
 	}
+	if ex.bodyBroken() {
+		// The viewer broke its own request body (a malformed chunk, a body
+		// cut short): its fault, not the origin's.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientCommError)
+		_, berr := ex.reqBody.stats()
+		ex.logger().Info().Str("detailed_result_type", string(accesslog.ResultClientCommError)).Str("cause", rootCause(berr)).
+			Msg("the viewer's request body is malformed or cut short")
+		s.errorPage(w, ex, http.StatusBadRequest, "The request body is malformed or was cut short.")
+		return
+	}
 	kind := originconn.Classify(err)
 	var be *bodyReadError
 	if errors.As(err, &be) {
@@ -342,7 +352,11 @@ func errorText(status int) string {
 func (s *Server) errorPage(w http.ResponseWriter, ex *exchange, status int, msg string) {
 	h := w.Header()
 	for k := range h {
-		delete(h, k)
+		// What an origin or an earlier step set goes; Allow (for a 403 on
+		// the method) and Connection: close (to end the connection) stay.
+		if k != "Allow" && k != "Connection" {
+			delete(h, k)
+		}
 	}
 	s.edgeHeaders(h, ex, accesslog.ResultError)
 	h.Set("Content-Type", "text/plain; charset=utf-8")

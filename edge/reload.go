@@ -126,9 +126,9 @@ func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 	}
 	s.listeners = next
 	s.lnMu.Unlock()
-	for which, l := range fresh {
+	for _, l := range fresh {
 		if l != nil {
-			go s.serve(l, which == "https")
+			go s.serve(l)
 		}
 	}
 	for _, l := range retire {

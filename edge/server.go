@@ -63,6 +63,7 @@ type Server struct {
 	listeners map[string]*listener // "http", "https", "admin"
 	retired   sync.WaitGroup       // servers of re-bound listeners still draining
 	inflight  sync.WaitGroup
+	openConns sync.WaitGroup // viewer connections not yet closed (their refused requests are logged on close)
 	serveErr  chan error
 }
 
@@ -302,23 +303,29 @@ func (s *Server) newListener(cfg *Config, which string) (*listener, error) {
 		MaxHeaderBytes:    int(t.MaxHeaderBytes),
 		ErrorLog:          s.stdlog,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       connContext,
 	}
 	switch which {
 	case "http":
 		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.state().challenge.ServeHTTP(w, r) })
+		ln = s.newViewerListener(ln, nil, 0)
 	case "https":
 		srv.Handler = http.HandlerFunc(s.serveViewer)
-		srv.TLSConfig = &tls.Config{
+		// The edge terminates TLS itself (viewerListener) so that it sees
+		// the plaintext the server answers; HTTP/2 negotiated by ALPN then
+		// reaches the server as a decrypted stream with the HTTP/2 preface.
+		ln = s.newViewerListener(ln, &tls.Config{
 			GetConfigForClient: s.configForClient,
 			NextProtos:         []string{"h2", "http/1.1"},
 			MinVersion:         tls.VersionTLS10,
-		}
+		}, t.ReadHeader.D())
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
-		srv.Protocols.SetHTTP2(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
 	case "admin":
 		srv.Handler = s.adminHandler()
 		srv.WriteTimeout = 30 * time.Second
+		srv.ConnContext = nil
 	}
 	return &listener{addr: addr, ln: ln, srv: srv}, nil
 }
@@ -351,22 +358,16 @@ func (s *Server) Start(ctx context.Context) error {
 	s.lnMu.Lock()
 	s.listeners = bound
 	s.lnMu.Unlock()
-	for which, l := range bound {
-		go s.serve(l, which == "https")
+	for _, l := range bound {
+		go s.serve(l)
 	}
 	s.log.Info().Str("location", cfg.Edge.Location).Str("http", s.Addr("http")).Str("https", s.Addr("https")).
 		Str("admin", s.Addr("admin")).Int("distributions", len(s.state().dists)).Msg("edge started")
 	return nil
 }
 
-func (s *Server) serve(l *listener, useTLS bool) {
-	var err error
-	if useTLS {
-		err = l.srv.ServeTLS(l.ln, "", "")
-	} else {
-		err = l.srv.Serve(l.ln)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+func (s *Server) serve(l *listener) {
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.serveErr <- err
 	}
 }
@@ -433,9 +434,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.retired.Wait()
-	// Handlers of cut connections still write their log lines: wait for them.
+	// Handlers of cut connections still write their log lines, and so do
+	// connections closing with a refused request: wait for them.
 	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
+	go func() { s.inflight.Wait(); s.openConns.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

@@ -20,7 +20,19 @@ const maxURLBytes = 8192
 func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
+	vc := viewerConnFrom(r.Context())
+	if vc != nil {
+		vc.handlerStarted()
+		if r.TLS == nil && vc.tls != nil {
+			// HTTP/2 reaches the server as a decrypted stream (conn.go).
+			r = r.WithContext(r.Context())
+			r.TLS = vc.tls
+		}
+	}
 	ex := newExchange(w, r)
+	if vc != nil {
+		defer func() { vc.handlerDone(ex.bodyBroken()) }()
+	}
 	ex.st = s.state()
 	ex.log = s.log
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
@@ -35,6 +47,14 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 		}
 		s.finish(ex, false)
 	}()
+	if vc != nil && vc.conflictingFraming() {
+		// RFC 9112 §6.1: a request with both Content-Length and
+		// Transfer-Encoding may be smuggling another; answer and close.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestHeader)
+		ex.Header().Set("Connection", "close")
+		s.errorPage(ex, ex, http.StatusBadRequest, "The request has both Content-Length and Transfer-Encoding.")
+		return
+	}
 	s.route(ex, r)
 }
 
@@ -192,13 +212,5 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 			Msg("origin broke the response midway")
 	}
 	s.stats.count(result, detailed, status)
-	s.accessMu.RLock()
-	defer s.accessMu.RUnlock()
-	if s.access == nil {
-		return
-	}
-	rec := ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end)
-	if err := s.access.Write(rec); err != nil {
-		s.log.Error().Err(err).Str("request_id", ex.id).Msg("standard log line not written")
-	}
+	s.writeLine(ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end))
 }
