@@ -29,6 +29,9 @@ type TargetHealth struct {
 	Outstanding int64      `json:"outstanding"`           // requests (HTTP) or connections (TCP/TLS) in flight
 	LastCheck   *time.Time `json:"last_check,omitempty"`  // nil before the first check
 	Since       time.Time  `json:"since"`                 // when State last changed
+	// EjectedUntil is set while outlier detection keeps the target out of
+	// rotation for failing requests in a row.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
 }
 
 // TargetHealth returns the health of every target, in config order.
@@ -43,6 +46,10 @@ func (s *Server) TargetHealth() []TargetGroupHealth {
 			if !t.lastCheck.IsZero() {
 				lc := t.lastCheck.UTC()
 				th.LastCheck = &lc
+			}
+			if now := time.Now(); t.ejected(now) {
+				until := time.Unix(0, t.ejectedUntil.Load()).UTC()
+				th.EjectedUntil = &until
 			}
 			t.mu.Unlock()
 			if th.State != StateUnhealthy {
@@ -105,9 +112,14 @@ func (s *Server) healthGauges() []gaugeSample {
 				unhealthy++
 			}
 			labels := []string{"target_group", g.cfg.Name, "target", t.addr}
+			ejected := int64(0)
+			if t.ejected(time.Now()) {
+				ejected = 1
+			}
 			out = append(out,
 				gaugeSample{mTargetHealthy, labels, v},
-				gaugeSample{mTargetOutstanding, labels, t.outstanding.Load()})
+				gaugeSample{mTargetOutstanding, labels, t.outstanding.Load()},
+				gaugeSample{mTargetEjected, labels, ejected})
 		}
 		out = append(out,
 			gaugeSample{mHealthyTargets, []string{"target_group", g.cfg.Name}, healthy},

@@ -144,6 +144,10 @@ func (c *checker) record(t *target, ok bool, reason, desc string) {
 	next := prev
 	if ok {
 		t.oks, t.fails = t.oks+1, 0
+		// A passing active check ends an outlier ejection, as Envoy's
+		// successful_active_health_check_uneject_host does: the check is
+		// the authority on recovery, ejection the quicker one on failure.
+		t.ejectedUntil.Store(0)
 		if prev == StateInitial || (prev == StateUnhealthy && t.oks >= c.hc.HealthyThreshold) {
 			next = StateHealthy
 		}

@@ -226,6 +226,7 @@ type testApp struct {
 	addr     string
 	cert     *tls.Certificate // HTTPS when set
 	sick     atomic.Bool      // /healthz answers 503
+	hung     atomic.Bool      // every request (health checks too) waits without an answer until the client gives up
 	requests atomic.Int64
 
 	mu  sync.Mutex
@@ -248,6 +249,15 @@ func (a *testApp) start() {
 	}
 	a.addr = ln.Addr().String()
 	mux := http.NewServeMux()
+	hang := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a.hung.Load() {
+				<-r.Context().Done() // accepted, never answered: a hung process
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.sick.Load() {
 			http.Error(w, "sick", http.StatusServiceUnavailable)
@@ -267,7 +277,7 @@ func (a *testApp) start() {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(appReply{App: a.name, Host: r.Host, Remote: r.RemoteAddr, Headers: r.Header})
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: hang(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)} // TCP health checks close without a handshake
 	if a.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*a.cert}}

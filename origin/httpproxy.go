@@ -27,10 +27,11 @@ const StatusClientClosedRequest = 460
 // target group, shared by every listener that forwards to it.
 func newGroupTransport(g *targetGroup, to Timeouts) http.RoundTripper {
 	base := &http.Transport{
-		Proxy:                  nil, // targets are addressed directly, never through an environment proxy
-		DialContext:            g.dialer.DialContext,
-		TLSHandshakeTimeout:    to.TLSHandshake.D(),
-		ResponseHeaderTimeout:  to.Response.D(),
+		Proxy:                 nil, // targets are addressed directly, never through an environment proxy
+		DialContext:           g.dialer.DialContext,
+		TLSHandshakeTimeout:   to.TLSHandshake.D(),
+		ResponseHeaderTimeout: g.cfg.Timeout.D(), // a hung target holds a request no longer
+
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           1024,
 		MaxIdleConnsPerHost:    256, // the default of 2 would churn connections under load
@@ -62,6 +63,10 @@ func (gt *groupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			gt.g.metrics.add(mTargetRequests, 1, "target_group", gt.g.cfg.Name, "target", st.target.addr)
 		}
 		resp, err := gt.base.RoundTrip(req)
+		if st != nil && (err == nil || req.Context().Err() == nil) {
+			// A client that went away says nothing about the target.
+			gt.g.passiveResult(st.target, err)
+		}
 		if err == nil || st == nil || !isDialError(err) || (req.Body != nil && req.Body != http.NoBody) {
 			return resp, err
 		}

@@ -50,7 +50,7 @@ func New(cfg *Config, logger zerolog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: logger, metrics: &metrics{}, ready: make(chan struct{})}
 	byName := map[string]*targetGroup{}
 	for _, gc := range cfg.Origin.TargetGroups {
-		g := newTargetGroup(gc, cfg.Origin.Timeouts, s.metrics)
+		g := newTargetGroup(gc, cfg.Origin.Timeouts, s.metrics, logger)
 		s.groups = append(s.groups, g)
 		s.checkers = append(s.checkers, newChecker(g, logger))
 		byName[gc.Name] = g

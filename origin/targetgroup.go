@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/origin/accesslog"
+	"github.com/rs/zerolog"
 )
 
 // Target health states, named as ALB names them.
@@ -32,12 +33,18 @@ type target struct {
 	// (TCP/TLS), for least_outstanding_requests and /targets.
 	outstanding atomic.Int64
 
-	mu          sync.Mutex
-	oks, fails  int       // consecutive results
-	reason      string    // ALB reason code of the state, e.g. Target.Timeout
-	description string    // the last failure in words
-	lastCheck   time.Time // zero before the first check
-	since       time.Time // when the state last changed
+	// ejectedUntil is when outlier detection lets the target back into
+	// rotation (unix nanoseconds; 0 when it was never ejected).
+	ejectedUntil atomic.Int64
+
+	mu           sync.Mutex
+	passiveFails int       // requests failed in a row (outlier detection)
+	ejections    int       // ejections since the last request that succeeded
+	oks, fails   int       // consecutive results
+	reason       string    // ALB reason code of the state, e.g. Target.Timeout
+	description  string    // the last failure in words
+	lastCheck    time.Time // zero before the first check
+	since        time.Time // when the state last changed
 }
 
 func newTarget(addr string) *target {
@@ -48,10 +55,15 @@ func newTarget(addr string) *target {
 
 func (t *target) currentState() string { return t.state.Load().(string) }
 
+// ejected reports whether outlier detection keeps t out of rotation now.
+func (t *target) ejected(now time.Time) bool { return now.UnixNano() < t.ejectedUntil.Load() }
+
 // targetGroup is the runtime of a TargetGroup: its targets, balancing and
 // the connections to them.
 type targetGroup struct {
 	cfg     TargetGroup
+	log     zerolog.Logger
+	ejectMu sync.Mutex // one ejection decision at a time, for max_ejection_percent
 	targets []*target
 	next    atomic.Uint64 // round-robin counter
 	dialer  *net.Dialer
@@ -62,9 +74,10 @@ type targetGroup struct {
 	transport http.RoundTripper
 }
 
-func newTargetGroup(cfg TargetGroup, to Timeouts, m *metrics) *targetGroup {
+func newTargetGroup(cfg TargetGroup, to Timeouts, m *metrics, log zerolog.Logger) *targetGroup {
 	g := &targetGroup{
 		cfg:          cfg,
+		log:          log.With().Str("target_group", cfg.Name).Logger(),
 		dialer:       &net.Dialer{Timeout: to.Connect.D(), KeepAlive: 30 * time.Second},
 		tlsHandshake: to.TLSHandshake.D(),
 		metrics:      m,
@@ -83,10 +96,20 @@ func newTargetGroup(cfg TargetGroup, to Timeouts, m *metrics) *targetGroup {
 // and picks among all untried targets, as ALB does when every target is
 // unhealthy. It returns nil only when every target has been tried.
 func (g *targetGroup) pick(tried []*target) *target {
+	now := time.Now()
 	cands := make([]*target, 0, len(g.targets))
 	for _, t := range g.targets {
-		if t.currentState() != StateUnhealthy && !slices.Contains(tried, t) {
+		if t.currentState() != StateUnhealthy && !t.ejected(now) && !slices.Contains(tried, t) {
 			cands = append(cands, t)
+		}
+	}
+	if len(cands) == 0 {
+		// Every routable target is ejected: outlier detection never empties
+		// a group on its own; the health checks decide.
+		for _, t := range g.targets {
+			if t.currentState() != StateUnhealthy && !slices.Contains(tried, t) {
+				cands = append(cands, t)
+			}
 		}
 	}
 	if len(cands) == 0 {
@@ -132,9 +155,13 @@ func (g *targetGroup) connectStream(ctx context.Context, serverName string) (*ta
 		t.outstanding.Add(1)
 		c, r, err := g.dial(ctx, t, serverName)
 		if err == nil {
+			g.passiveResult(t, nil)
 			return t, c, "", nil
 		}
 		t.outstanding.Add(-1)
+		if ctx.Err() == nil {
+			g.passiveResult(t, err)
+		}
 		g.metrics.add(mTargetConnectErrors, 1, "target_group", g.cfg.Name, "target", t.addr)
 		lastErr, reason = err, r
 	}
@@ -187,4 +214,54 @@ func targetTLSConfig(serverName string, nextProtos []string) *tls.Config {
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// passiveResult feeds outlier detection with the outcome of a request (or
+// connection) to t: err nil for a success; a failure to connect, a reset
+// or a timeout otherwise. ConsecutiveFailures in a row eject the target
+// for BaseEjectionTime times its ejections in a row, at most
+// MaxEjectionTime, unless MaxEjectionPercent of the group is out already.
+func (g *targetGroup) passiveResult(t *target, err error) {
+	od := g.cfg.OutlierDetection
+	if od.ConsecutiveFailures < 0 {
+		return
+	}
+	now := time.Now()
+	t.mu.Lock()
+	if err == nil {
+		t.passiveFails = 0
+		if !t.ejected(now) {
+			t.ejections = 0
+		}
+		t.mu.Unlock()
+		return
+	}
+	t.passiveFails++
+	if t.passiveFails < od.ConsecutiveFailures || t.ejected(now) {
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+
+	g.ejectMu.Lock()
+	out := 0
+	for _, o := range g.targets {
+		if o != t && o.ejected(now) {
+			out++
+		}
+	}
+	if out >= max(1, len(g.targets)*od.MaxEjectionPercent/100) {
+		g.ejectMu.Unlock()
+		return
+	}
+	t.mu.Lock()
+	t.ejections++
+	d := min(od.BaseEjectionTime.D()*time.Duration(t.ejections), od.MaxEjectionTime.D())
+	t.ejectedUntil.Store(now.Add(d).UnixNano())
+	t.passiveFails = 0
+	t.mu.Unlock()
+	g.ejectMu.Unlock()
+	g.metrics.add(mTargetEjections, 1, "target_group", g.cfg.Name, "target", t.addr)
+	g.log.Warn().Str("target", t.addr).Dur("ejected_for", d).Int("consecutive_failures", od.ConsecutiveFailures).
+		Str("cause", err.Error()).Msg("target ejected by outlier detection: out of rotation until the time is up")
 }
