@@ -38,8 +38,9 @@ type TargetHealth struct {
 func (s *Server) TargetHealth() []TargetGroupHealth {
 	out := make([]TargetGroupHealth, 0, len(s.groups))
 	for _, g := range s.groups {
-		gh := TargetGroupHealth{Name: g.cfg.Name, Protocol: g.cfg.Protocol, Algorithm: g.cfg.Algorithm, FailOpen: true}
-		for _, t := range g.targets {
+		v := g.view()
+		gh := TargetGroupHealth{Name: g.name, Protocol: g.protocol, Algorithm: v.cfg.Algorithm, FailOpen: true}
+		for _, t := range v.targets {
 			t.mu.Lock()
 			th := TargetHealth{Address: t.addr, State: t.currentState(), Reason: t.reason, Description: t.description,
 				Outstanding: t.outstanding.Load(), Since: t.since.UTC()}
@@ -102,7 +103,7 @@ func (s *Server) healthGauges() []gaugeSample {
 	var out []gaugeSample
 	for _, g := range s.groups {
 		healthy, unhealthy := int64(0), int64(0)
-		for _, t := range g.targets {
+		for _, t := range g.view().targets {
 			v := int64(0)
 			switch t.currentState() {
 			case StateHealthy:
@@ -111,7 +112,7 @@ func (s *Server) healthGauges() []gaugeSample {
 			case StateUnhealthy:
 				unhealthy++
 			}
-			labels := []string{"target_group", g.cfg.Name, "target", t.addr}
+			labels := []string{"target_group", g.name, "target", t.addr}
 			ejected := int64(0)
 			if t.ejected(time.Now()) {
 				ejected = 1
@@ -122,8 +123,8 @@ func (s *Server) healthGauges() []gaugeSample {
 				gaugeSample{mTargetEjected, labels, ejected})
 		}
 		out = append(out,
-			gaugeSample{mHealthyTargets, []string{"target_group", g.cfg.Name}, healthy},
-			gaugeSample{mUnhealthyTargets, []string{"target_group", g.cfg.Name}, unhealthy})
+			gaugeSample{mHealthyTargets, []string{"target_group", g.name}, healthy},
+			gaugeSample{mUnhealthyTargets, []string{"target_group", g.name}, unhealthy})
 	}
 	return out
 }

@@ -205,28 +205,31 @@ func TestPick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := &targetGroup{cfg: TargetGroup{Algorithm: tt.algorithm}}
+			v := &groupView{cfg: TargetGroup{Algorithm: tt.algorithm}}
 			for i, s := range tt.states {
 				tg := newTarget(string(rune('a' + i)))
 				tg.state.Store(s)
 				if tt.outstanding != nil {
 					tg.outstanding.Store(tt.outstanding[i])
 				}
-				g.targets = append(g.targets, tg)
+				v.targets = append(v.targets, tg)
 			}
+			g := &targetGroup{}
+			g.v.Store(v)
 			var tried []*target
 			for _, i := range tt.tried {
-				tried = append(tried, g.targets[i])
+				tried = append(tried, v.targets[i])
 			}
 			for n, want := range tt.want {
-				if got := g.pick(tried); got != g.targets[want] {
-					t.Fatalf("pick %d = %v, want %s", n, got, g.targets[want].addr)
+				if got := g.pick(tried); got != v.targets[want] {
+					t.Fatalf("pick %d = %v, want %s", n, got, v.targets[want].addr)
 				}
 			}
 		})
 	}
-	g := &targetGroup{targets: []*target{newTarget("a")}}
-	if got := g.pick(g.targets); got != nil {
+	g := &targetGroup{}
+	g.v.Store(&groupView{targets: []*target{newTarget("a")}})
+	if got := g.pick(g.view().targets); got != nil {
 		t.Errorf("pick with every target tried = %s, want nil", got.addr)
 	}
 }

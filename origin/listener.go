@@ -30,6 +30,7 @@ type listener struct {
 	port     int
 	log      zerolog.Logger
 	verifier *clientVerifier // nil without mutual TLS
+	timeouts Timeouts        // of the config the listener was made from
 
 	mgr       *acme.Manager // HTTPS and TLS: set by setupTLS
 	tlsConfig *tls.Config
@@ -63,13 +64,13 @@ func (r sniRoute) match(sni string) bool {
 	return ok && head != "" && rest == r.name
 }
 
-func newListener(s *Server, idx int, lc Listener, groups map[string]*targetGroup) (*listener, error) {
-	l := &listener{s: s, cfg: lc, log: s.log.With().Str("listener", lc.Protocol).Logger()}
+func newListener(s *Server, cfg *Config, idx int, lc Listener, groups map[string]*targetGroup) (*listener, error) {
+	l := &listener{s: s, cfg: lc, timeouts: cfg.Origin.Timeouts, log: s.log.With().Str("listener", lc.Protocol).Logger()}
 	l.conns.init()
 	if m := lc.MutualTLS; m != nil && m.Mode == MTLSVerify {
 		v, err := loadClientVerifier(m)
 		if err != nil {
-			return nil, s.cfg.errorf(fmt.Sprintf("origin.listeners[%d].mutual_tls", idx), "%v", err)
+			return nil, cfg.errorf(fmt.Sprintf("origin.listeners[%d].mutual_tls", idx), "%v", err)
 		}
 		l.verifier = v
 	}
@@ -82,7 +83,7 @@ func newListener(s *Server, idx int, lc Listener, groups map[string]*targetGroup
 	}
 	if lc.Protocol == ProtocolHTTP || lc.Protocol == ProtocolHTTPS {
 		l.handler = newHTTPHandler(l)
-		to := s.cfg.Origin.Timeouts
+		to := cfg.Origin.Timeouts
 		l.http = &http.Server{
 			Handler:           l.handler,
 			ReadHeaderTimeout: to.ReadHeader.D(),
@@ -264,7 +265,7 @@ func (l *listener) handshakeHTTPS(ctx context.Context, hl *handoffListener, raw 
 func (l *listener) handshake(ctx context.Context, raw net.Conn, logType string) (*tls.Conn, bool) {
 	start := time.Now()
 	tc := tls.Server(raw, l.tlsConfig)
-	hctx, cancel := context.WithTimeout(ctx, l.s.cfg.Origin.Timeouts.TLSHandshake.D())
+	hctx, cancel := context.WithTimeout(ctx, l.timeouts.TLSHandshake.D())
 	err := tc.HandshakeContext(hctx)
 	cancel()
 	if err == nil && tc.ConnectionState().NegotiatedProtocol == acmeTLS1 {

@@ -57,7 +57,7 @@ func New(cfg *Config, logger zerolog.Logger) (*Server, error) {
 	}
 	var errs yamlconf.Errors
 	for i, lc := range cfg.Origin.Listeners {
-		l, err := newListener(s, i, lc, byName)
+		l, err := newListener(s, cfg, i, lc, byName)
 		if err != nil {
 			var ye *yamlconf.Error
 			if errors.As(err, &ye) {
