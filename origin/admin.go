@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/adminhttp"
+	"github.com/edgegate/edgegate/internal/yamlconf"
 )
 
 // TargetGroupHealth is a target group's health, as GET /targets returns it.
@@ -36,8 +39,11 @@ type TargetHealth struct {
 
 // TargetHealth returns the health of every target, in config order.
 func (s *Server) TargetHealth() []TargetGroupHealth {
-	out := make([]TargetGroupHealth, 0, len(s.groups))
-	for _, g := range s.groups {
+	s.mu.Lock()
+	groups := s.groups
+	s.mu.Unlock()
+	out := make([]TargetGroupHealth, 0, len(groups))
+	for _, g := range groups {
 		v := g.view()
 		gh := TargetGroupHealth{Name: g.name, Protocol: g.protocol, Algorithm: v.cfg.Algorithm, FailOpen: true}
 		for _, t := range v.targets {
@@ -87,9 +93,43 @@ func (s *Server) adminServer() *http.Server {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_ = s.metrics.write(w, s.healthGauges())
+		adminhttp.WriteRuntimeMetrics(w)
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := s.Reload(r.Context()); err != nil {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "refused", "error": err.Error()})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "reloaded"})
+	})
+	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := yamlconf.Redacted(s.config())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+		_, _ = w.Write(out)
+	})
+	adminhttp.HandlePprof(mux)
+	// The guard reads the token of the running config, which a reload may
+	// change.
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := ""
+		if a := s.AdminAddr(); a != nil {
+			addr = a.String()
+		}
+		adminhttp.Guard{
+			Token:    s.config().Origin.Admin.Token,
+			Loopback: adminhttp.IsLoopbackListen(addr),
+			Open:     []string{"/healthz"},
+			Private:  []string{"/debug/"},
+		}.Wrap(mux).ServeHTTP(w, r)
 	})
 	return &http.Server{
-		Handler:           mux,
+		Handler:           guarded,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -101,7 +141,10 @@ func (s *Server) adminServer() *http.Server {
 // healthGauges computes the gauges derived from target state.
 func (s *Server) healthGauges() []gaugeSample {
 	var out []gaugeSample
-	for _, g := range s.groups {
+	s.mu.Lock()
+	groups := s.groups
+	s.mu.Unlock()
+	for _, g := range groups {
 		healthy, unhealthy := int64(0), int64(0)
 		for _, t := range g.view().targets {
 			v := int64(0)

@@ -228,6 +228,7 @@ type testApp struct {
 	sick     atomic.Bool      // /healthz answers 503
 	hung     atomic.Bool      // every request (health checks too) waits without an answer until the client gives up
 	requests atomic.Int64
+	sleeping atomic.Int64 // requests in their ?sleep= now
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -268,6 +269,8 @@ func (a *testApp) start() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.requests.Add(1)
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			a.sleeping.Add(1)
+			defer a.sleeping.Add(-1)
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():

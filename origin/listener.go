@@ -168,12 +168,9 @@ func (l *listener) serve(ctx context.Context) error {
 	case ProtocolHTTP, ProtocolHTTPS:
 		var h http.Handler = l.handler
 		if l.cfg.Protocol == ProtocolHTTP {
-			// Port 80 answers HTTP-01 challenges for every ACME listener.
-			for _, o := range l.s.listeners {
-				if o.mgr != nil && o.cfg.Certificates.ACME != nil {
-					h = o.mgr.HTTPChallengeHandler(h)
-				}
-			}
+			// Port 80 answers HTTP-01 challenges for every ACME listener,
+			// those a reload adds included.
+			h = l.s.challengeHandler(l.handler)
 		}
 		l.http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			l.inflight.Add(1)
@@ -436,4 +433,21 @@ type listenerLog struct{ l *listener }
 func (w listenerLog) Write(p []byte) (int, error) {
 	w.l.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// challengeHandler answers the HTTP-01 challenges of the current ACME
+// listeners, then next.
+func (s *Server) challengeHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ls := s.listeners
+		s.mu.Unlock()
+		h := next
+		for _, o := range ls {
+			if o.mgr != nil && o.cfg.Certificates.ACME != nil {
+				h = o.mgr.HTTPChallengeHandler(h)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
