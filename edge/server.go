@@ -25,6 +25,7 @@ import (
 	"github.com/edgegate/edgegate/acme"
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/reuseport"
 	"github.com/rs/zerolog"
 )
 
@@ -289,7 +290,13 @@ func (s *Server) newListener(cfg *Config, which string) (*listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	var lc net.ListenConfig
+	// Viewer listeners set SO_REUSEPORT so that a new binary can bind them
+	// next to this one during a rolling restart (README, "Reload, log
+	// rotation and upgrades"); the admin listener does not.
+	lc := reuseport.ListenConfig()
+	if which == "admin" {
+		lc = &net.ListenConfig{}
+	}
 	ln, err := lc.Listen(s.baseCtx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("edge listen %s: %w", addr, err)
