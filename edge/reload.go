@@ -42,8 +42,8 @@ func (s *Server) Reload(ctx context.Context) error {
 func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if s.closed {
-		return errors.New("edge: shutting down, reload refused")
+	if s.closed || s.baseCtx == nil {
+		return errors.New("edge: not running, or shutting down: reload refused")
 	}
 	old := s.state()
 	st, err := s.build(ctx, cfg, old)

@@ -340,6 +340,8 @@ func (s *Server) newListener(cfg *Config, which string) (*listener, error) {
 // Start binds the listeners and serves in the background. Listen
 // addresses of ":0" pick free ports; Addr tells which.
 func (s *Server) Start(ctx context.Context) error {
+	s.reloadMu.Lock() // a SIGHUP during start waits for it
+	defer s.reloadMu.Unlock()
 	s.baseCtx = context.WithoutCancel(ctx)
 	cfg := s.state().cfg
 	bound := map[string]*listener{}

@@ -175,7 +175,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.mu.Lock()
 		s.accessLog = w
+		s.mu.Unlock()
 		defer func() {
 			if err := w.Close(); err != nil {
 				s.log.Error().Err(err).Msg("closing the access log")
