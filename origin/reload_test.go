@@ -104,3 +104,58 @@ func TestReloadTargetsUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests through the reload, 0 failed; %d slow requests finished on the removed target", len(results), onB)
 }
+
+// A removed target keeps what is in flight for its deregistration delay
+// and no longer: a request still running on it then is cut.
+func TestDeregistrationDelayCutsWhatIsLeft(t *testing.T) {
+	e, path := newEdgeEnv(t, "algorithm: round_robin\n", "algorithm: round_robin\n      deregistration_delay: 300ms\n")
+	srv := runServer(t, path)
+	srv.SetConfigPath(path)
+	e.started(t, srv)
+	client := httpClient(e.https, e.pki.clientTLS(e.pki.good), false)
+	type result struct {
+		status  int
+		app     string
+		err     error
+		elapsed time.Duration
+	}
+	results := make(chan result, 4)
+	for range 4 {
+		go func() {
+			start := time.Now()
+			resp, r, err := get(client, "https://alb.example.test/?sleep=2s")
+			res := result{app: r.App, err: err, elapsed: time.Since(start)}
+			if resp != nil {
+				res.status = resp.StatusCode
+			}
+			results <- res
+		}()
+	}
+	waitFor(t, 5*time.Second, "slow requests on both targets", func() bool { return e.a.sleeping.Load() > 0 && e.b.sleeping.Load() > 0 })
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(data), fmt.Sprintf("%q, %q", e.a.addr, e.b.addr), fmt.Sprintf("%q", e.a.addr), 1)
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cut, finished := 0, 0
+	for range 4 {
+		r := <-results
+		switch {
+		case r.status == http.StatusOK && r.app == "a":
+			finished++
+		case r.status >= 500 && r.elapsed < 1500*time.Millisecond:
+			cut++ // the one on b, cut at the end of its delay
+		default:
+			t.Errorf("unexpected: %d %q %v after %v", r.status, r.app, r.err, r.elapsed)
+		}
+	}
+	if cut == 0 || finished == 0 {
+		t.Errorf("%d cut on the removed target, %d finished on the kept one", cut, finished)
+	}
+}
