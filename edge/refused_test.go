@@ -124,6 +124,30 @@ func TestRefusedRequestsLogged(t *testing.T) {
 	waitFrame(t, fr2, func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
 	c2.Close()
 
+	// Port 80 logs what it refuses too.
+	plain, err := net.Dial("tcp", re.Addr("http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = plain.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(plain, "GET /x HTTP/1.1\r\n"+host+"Transfer-Encoding: identity, chunked\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(plain), nil); err != nil || resp.StatusCode != 501 {
+		t.Errorf("port 80, two transfer codings: %v %v", resp, err)
+	}
+	plain.Close()
+
+	// A good HTTP/2 request still carries its TLS details to the log, though
+	// the server sees the decrypted stream.
+	h2, err := re.client(true).Get("https://www.example.test/h2-ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.Body.Close()
+	if h2.ProtoMajor != 2 {
+		t.Fatalf("not HTTP/2: %s", h2.Proto)
+	}
+	h2ID := h2.Header.Get("X-Edge-Request-Id")
+
 	// Every request above has its line once the edge has stopped.
 	recs := re.records()
 	var mb bytes.Buffer
@@ -137,7 +161,6 @@ func TestRefusedRequestsLogged(t *testing.T) {
 		"InvalidRequestHeader 431 HTTP/1.1": 1,
 		"InvalidRequest 414 HTTP/1.1":       1,
 		"InvalidRequestHeader 400 HTTP/1.1": 2, // two Host headers; CL+TE
-		"InvalidRequest 501 HTTP/1.1":       1,
 		"ClientCommError 400 HTTP/1.1":      1,
 		"InvalidRequest 0 HTTP/2.0":         2,
 	} {
@@ -145,8 +168,14 @@ func TestRefusedRequestsLogged(t *testing.T) {
 			t.Errorf("%d lines %q, want %d; all: %v", count[key], key, n, count)
 		}
 	}
-	if len(recs) != 10 {
-		t.Errorf("%d log lines for 10 requests: %v", len(recs), count)
+	if len(recs) != 12 {
+		t.Errorf("%d log lines for 12 requests: %v", len(recs), count)
+	}
+	if count["InvalidRequest 501 HTTP/1.1"] != 2 {
+		t.Errorf("port 80's 501 not logged: %v", count)
+	}
+	if r := byID(t, recs, h2ID); r.Protocol != "https" || r.ProtocolVersion != "HTTP/2.0" || !strings.HasPrefix(r.SSLProtocol, "TLSv1.") || r.SSLCipher == "" {
+		t.Errorf("HTTP/2 line: %s %s %s %s", r.Protocol, r.ProtocolVersion, r.SSLProtocol, r.SSLCipher)
 	}
 	for _, r := range recs {
 		if r.DetailedResultType == accesslog.ResultOriginReadError {
