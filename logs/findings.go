@@ -212,7 +212,7 @@ func errorFindings(a *aggregate) []Finding {
 				host, num(f.Requests), when, share, dur(g.tt.quantile(0.5)), elsewhere, precedingLatency(a, key.host, burst), upperFirst(advice))
 		case accesslog.FindingViewerHangups:
 			f.Severity = SeverityInfo
-			f.Message = fmt.Sprintf("Viewers of host %s went away before their response was complete %s (%s requests, %s, %s of all requests)%s; "+
+			f.Message = fmt.Sprintf("Viewers of host %s went away, or broke their own requests, before their response was complete %s (%s requests, %s, %s of all requests)%s; "+
 				"%s.",
 				host, when, num(f.Requests), key.typ, percent(float64(g.count)/float64(a.matched)), elsewhere, advice)
 		default:
