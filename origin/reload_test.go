@@ -159,3 +159,47 @@ func TestDeregistrationDelayCutsWhatIsLeft(t *testing.T) {
 		t.Errorf("%d cut on the removed target, %d finished on the kept one", cut, finished)
 	}
 }
+
+// A listener whose config changes on the same port is re-bound there (a
+// second socket with SO_REUSEPORT, then the old one drains): requests
+// after the reload get the new behaviour on the same address.
+func TestReloadRebindsChangedListenerOnItsPort(t *testing.T) {
+	e, path := newEdgeEnv(t)
+	srv := runServer(t, path)
+	srv.SetConfigPath(path)
+	e.started(t, srv)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 5 * time.Second}
+	status := func() int {
+		resp, err := noRedirect.Get("http://" + e.http + "/x")
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(); s != http.StatusMovedPermanently {
+		t.Fatalf("before: %d", s)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(e.http, ":")
+	// The HTTP listener was on port 0: pin it to the port it got, with a
+	// new redirect status.
+	next := strings.Replace(string(data), "port: 0\n      address: 127.0.0.1\n      default_action: {redirect: {protocol: HTTPS, port: 443, status: 301}}",
+		"port: "+port+"\n      address: 127.0.0.1\n      default_action: {redirect: {protocol: HTTPS, port: 443, status: 308}}", 1)
+	if next == string(data) {
+		t.Fatalf("the HTTP listener was not found in:\n%s", data)
+	}
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Addrs()[0].String(); got != e.http {
+		t.Errorf("HTTP listener on %s, want %s", got, e.http)
+	}
+	waitFor(t, 5*time.Second, "the new redirect status", func() bool { return status() == http.StatusPermanentRedirect })
+}
