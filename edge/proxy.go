@@ -306,15 +306,15 @@ func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchan
 	}
 	out.Set("X-Forwarded-Proto", proto)
 	out.Del("X-Forwarded-Host")
-	s.addVia(out)
 	if ex != nil {
+		addVia(out, ex.st.cfg.Edge.Location)
 		out.Set("X-Edge-Request-Id", ex.id)
 	}
 }
 
 // addVia appends this edge's hop to the Via header.
-func (s *Server) addVia(h http.Header) {
-	via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
+func addVia(h http.Header, location string) {
+	via := "1.1 " + location + " (edgegate)"
 	if v := h.Get("Via"); v != "" {
 		via = v + ", " + via
 	}
@@ -325,10 +325,11 @@ func (s *Server) addVia(h http.Header) {
 // canonical already and the three values share one array: this runs on
 // every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
+	loc := ex.st.cfg.Edge.Location
 	v := make([]string, 3)
-	v[0], v[1], v[2] = xCache(result), s.cfg.Edge.Location, ex.id
+	v[0], v[1], v[2] = xCache(result), loc, ex.id
 	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
-	s.addVia(h)
+	addVia(h, loc)
 }
 
 // xCache is the X-Cache value for a result type, without building the
@@ -355,6 +356,16 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
 		return
 	}
+	if ex.bodyBroken() {
+		// The viewer broke its own request body (a malformed chunk, a body
+		// cut short): its fault, not the origin's.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientCommError)
+		_, berr := ex.reqBody.stats()
+		ex.logger().Info().Str("detailed_result_type", string(accesslog.ResultClientCommError)).Str("cause", rootCause(berr)).
+			Msg("the viewer's request body is malformed or cut short")
+		s.errorPage(w, ex, http.StatusBadRequest, "The request body is malformed or was cut short.")
+		return
+	}
 	kind := originconn.Classify(err)
 	var be *bodyReadError
 	if errors.As(err, &be) {
@@ -364,7 +375,7 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 			kind = originconn.KindTimeout
 		}
 	}
-	detailed := accesslog.ResultType(kind.String())
+	detailed := kind.Result()
 	status := kind.Status()
 	ex.classify(accesslog.ResultError, accesslog.ResultError, detailed)
 	ev := ex.logger().Error().Str("detailed_result_type", string(detailed)).Int("status", status)
@@ -389,18 +400,10 @@ func rootCause(err error) string {
 	return err.Error()
 }
 
+// originAdvice is the result table's advice for an origin failure.
 func originAdvice(k originconn.Kind) string {
-	switch k {
-	case originconn.KindDNS:
-		return "origin domain name does not resolve; check the DNS record or set connect_to"
-	case originconn.KindConnect:
-		return "could not connect to or verify the origin; run `edgegate probe` against it"
-	case originconn.KindTimeout:
-		return "origin did not answer in time; check firewalls, connection_timeout and response_timeout"
-	case originconn.KindHeaderTooBig:
-		return "origin response headers are too large"
-	case originconn.KindInvalidResponse:
-		return "origin response is not valid HTTP; is protocol_policy right (HTTP spoken to an HTTPS port or the reverse)?"
+	if a := k.Result().Info().Advice; a != "" {
+		return a
 	}
 	return "origin broke the response"
 }
@@ -419,7 +422,11 @@ func errorText(status int) string {
 func (s *Server) errorPage(w http.ResponseWriter, ex *exchange, status int, msg string) {
 	h := w.Header()
 	for k := range h {
-		delete(h, k)
+		// What an origin or an earlier step set goes; Allow (for a 403 on
+		// the method) and Connection: close (to end the connection) stay.
+		if k != "Allow" && k != "Connection" {
+			delete(h, k)
+		}
 	}
 	s.edgeHeaders(h, ex, accesslog.ResultError)
 	h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -19,6 +19,8 @@ func runEdge(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	sigs := catchOperatorSignals()
+	defer sigs.stop()
 	if *config == "" {
 		fmt.Fprintln(e.stderr, "edgegate edge: -config is required")
 		fs.Usage()
@@ -35,11 +37,12 @@ func runEdge(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	setMemoryLimit(cfg, log, os.Getenv("GOMEMLIMIT"))
-	srv, err := edge.New(ctx, cfg, edge.Options{Logger: log})
+	srv, err := edge.New(ctx, cfg, edge.Options{Logger: log, ConfigPath: *config})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "edgegate edge: %v\n", err)
 		return exitFailure
 	}
+	sigs.handle(ctx, log, srv)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "edgegate edge: %v\n", err)
 		return exitFailure
