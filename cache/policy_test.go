@@ -109,6 +109,10 @@ func TestDecide(t *testing.T) {
 	p0 := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour}
 	pure := Policy{MaxTTL: 24 * time.Hour}
 	pMin := Policy{MinTTL: time.Minute, DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour}
+	pErr := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, ErrorCachingMinTTL: 10 * time.Second}
+	pAuth := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, Key: KeyPolicy{Headers: []string{"authorization"}}}
+	pCookie := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, Key: KeyPolicy{Cookies: SelectNames("lang")}}
+	pStale := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, StaleIfError: time.Hour, StaleWhileRevalidate: 30 * time.Second}
 	head, _ := http.NewRequest(http.MethodHead, "https://e.com/", nil)
 	opts, _ := http.NewRequest(http.MethodOptions, "https://e.com/", nil)
 	post, _ := http.NewRequest(http.MethodPost, "https://e.com/", nil)
@@ -137,14 +141,82 @@ func TestDecide(t *testing.T) {
 		{"400 even with max-age", p0, getReq(), 400, hdr("Cache-Control", "public, max-age=600"), false, nil},
 		{"431", p0, getReq(), 431, hdr("Cache-Control", "max-age=600"), false, nil},
 		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), false, nil},
-		{"404 default", p0, getReq(), 404, hdr(), true, nil},
+		{"404 default: error caching minimum TTL", pErr, getReq(), 404, hdr(), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 10*time.Second {
+				t.Errorf("lifetime %s, want the error caching minimum TTL", d.Lifetime)
+			}
+		}},
+		{"404 pure RFC: no heuristics", pure, getReq(), 404, hdr(), false, nil},
+		{"404 with max-age", pErr, getReq(), 404, hdr("Cache-Control", "max-age=60"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != time.Minute {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"410 default", pErr, getReq(), 410, hdr(), true, nil},
+		{"403 default is not heuristically cacheable", pErr, getReq(), 403, hdr(), false, nil},
 		{"302 without freshness", p0, getReq(), 302, hdr(), false, nil},
 		{"302 with max-age", p0, getReq(), 302, hdr("Cache-Control", "max-age=60"), true, nil},
-		{"403 public", p0, getReq(), 403, hdr("Cache-Control", "public"), true, nil},
+		{"403 public", pErr, getReq(), 403, hdr("Cache-Control", "public"), true, nil},
 		{"Authorization plain", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
 		{"Authorization public", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "public, max-age=60"), true, nil},
 		{"Authorization s-maxage", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "s-maxage=60"), true, nil},
-		{"Authorization must-revalidate", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), true, nil},
+		{"Authorization keyed must-revalidate (RFC 9111 §3.5)", pAuth, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), true, nil},
+		{"Authorization keyed plain", pAuth, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
+		{"Authorization unkeyed must-revalidate", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), false, nil},
+		{"Authorization unkeyed CDN-Cache-Control", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cdn-Cache-Control", "max-age=60"), true, nil},
+		{"unkeyed cookie, default TTL", p0, getReq("Cookie", "session=1"), 200, hdr(), false, nil},
+		{"unkeyed cookie, max-age", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
+		{"unkeyed cookie, public", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "public, max-age=60"), true, nil},
+		{"unkeyed cookie, s-maxage", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "s-maxage=60"), true, nil},
+		{"keyed cookie, default TTL", pCookie, getReq("Cookie", "lang=en"), 200, hdr(), true, nil},
+		{"keyed and unkeyed cookie", pCookie, getReq("Cookie", "lang=en; session=1"), 200, hdr(), false, nil},
+		{"CDN-Cache-Control over Cache-Control", p0, getReq(), 200, hdr("Cache-Control", "no-store", "Cdn-Cache-Control", "max-age=600"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 10*time.Minute {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"Edgegate-CDN-Cache-Control over CDN-Cache-Control", p0, getReq(), 200, hdr("Cache-Control", "max-age=60", "Cdn-Cache-Control", "no-store", "Edgegate-Cdn-Cache-Control", "max-age=86400"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 24*time.Hour {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"CDN-Cache-Control private", p0, getReq(), 200, hdr("Cache-Control", "max-age=60", "Cdn-Cache-Control", "private"), false, nil},
+		{"invalid CDN-Cache-Control is ignored", p0, getReq(), 200, hdr("Cache-Control", "no-store", "Cdn-Cache-Control", "Max-Age=600"), false, nil},
+		{"CDN-Cache-Control ignores Expires", p0, getReq(), 200, hdr("Cdn-Cache-Control", "public", "Expires", "Thu, 01 Dec 2100 16:00:00 GMT"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != p0.DefaultTTL {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"operator stale windows without origin directives", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != time.Hour || d.StaleWhileRevalidate != 30*time.Second {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: the origin's longer one wins", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, stale-while-revalidate=90"), true, func(t *testing.T, d Decision) {
+			if d.StaleWhileRevalidate != 90*time.Second {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: must-revalidate forbids", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, must-revalidate"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: proxy-revalidate forbids", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, proxy-revalidate"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: no-cache forbids", pStale, getReq(), 200, hdr("Cache-Control", "no-cache", "ETag", `"a"`), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: s-maxage forbids", pStale, getReq(), 200, hdr("Cache-Control", "s-maxage=60"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
 		{"no-store", p0, getReq(), 200, hdr("Cache-Control", "no-store"), false, nil},
 		{"private", p0, getReq(), 200, hdr("Cache-Control", "private, max-age=60"), false, nil},
 		{"private min>0 (AWS override)", pMin, getReq(), 200, hdr("Cache-Control", "private"), true, func(t *testing.T, d Decision) {
