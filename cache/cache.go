@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -374,11 +375,11 @@ func selectingHeader(viewer http.Header, kp KeyPolicy, fields []string) http.Hea
 }
 
 // variantKey is the store key of the variant of a Vary index selected by a
-// viewer's header. The index's generation (its RequestTime) is part of it,
+// viewer's header. The index's generation is part of it,
 // so that deleting or replacing the index orphans every old variant at
 // once, with no list of variants to keep.
 func variantKey(primary string, index *Entry, viewer http.Header) string {
-	return VaryKey(string(appendString([]byte(primary+"g"), strconv.FormatInt(index.RequestTime.UnixNano(), 36))), index.VaryFields, viewer)
+	return VaryKey(string(appendString([]byte(primary+"g"), strconv.FormatUint(index.Generation, 36))), index.VaryFields, viewer)
 }
 
 func (c *Cache) logStoreErr(err error, op string) {
@@ -409,7 +410,7 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 	respTime := c.o.Now()
 	if err != nil {
 		if stale != nil && stale.StaleIfErrorAllowed(respTime) {
-			return &fetchResult{entry: stale, outcome: staleOutcome(err)}, nil
+			return &fetchResult{entry: stale, outcome: staleOutcome(fctx, err)}, nil
 		}
 		return nil, fmt.Errorf("origin fetch: %w", err)
 	}
@@ -464,10 +465,11 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 	return res, nil
 }
 
-// staleOutcome tells a timeout from a connection failure.
-func staleOutcome(err error) Outcome {
+// staleOutcome tells a timeout (the origin's own, or the fetch's deadline,
+// which cancels the origin request) from a connection failure.
+func staleOutcome(fctx context.Context, err error) Outcome {
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(fctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return StaleTimeout
 	}
 	return StaleConnectError
@@ -488,12 +490,12 @@ func (c *Cache) put(ctx context.Context, key string, viewer http.Header, e *Entr
 		idx, err := c.store.Get(ctx, key)
 		same := err == nil && idx.Kind == KindVary && slices.Equal(idx.VaryFields, e.VaryFields)
 		if !same || idx.Expires.Before(now.Add(ttl)) {
-			gen := now
+			gen := rand.Uint64()
 			if same {
-				gen = idx.RequestTime
+				gen = idx.Generation
 			}
 			idx = &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
-				Path: e.Path, RequestTime: gen, ResponseTime: e.ResponseTime, Lifetime: ttl}
+				Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl, Generation: gen}
 			c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
 		}
 		key = variantKey(key, idx, viewer)

@@ -46,6 +46,9 @@ type Entry struct {
 	VaryFields []string
 	// Expires is when the store holding the entry drops it; stores set it.
 	Expires time.Time
+	// Generation is a Vary index's random generation, part of its variants'
+	// keys: a new index orphans the variants of the one it replaces.
+	Generation uint64
 }
 
 // NewEntry builds an entry from an origin response that Decide allowed,

@@ -84,6 +84,11 @@ func TestLifetimeCloudFrontTable(t *testing.T) {
 		{"Expires without Date uses receipt", p0, hdr("Expires", t0.Add(30*time.Minute).Format(http.TimeFormat)), 30 * time.Minute, true},
 		{"Expires past", p0, hdr("Date", date, "Expires", t0.Add(-time.Hour).Format(http.TimeFormat)), 0, true},
 		{"Expires invalid (0)", p0, hdr("Expires", "0"), 0, true},
+		{"Expires with extra spaces is invalid", p0, hdr("Date", date, "Expires", "Sat,  01 Mar 2025 13:00:00 GMT"), 0, true},
+		{"Expires with a one-digit hour is invalid", p0, hdr("Date", date, "Expires", "Sat, 01 Mar 2025 3:00:00 GMT"), 0, true},
+		{"Expires in lower-case gmt is invalid", p0, hdr("Date", date, "Expires", "Sat, 01 Mar 2025 13:00:00 gmt"), 0, true},
+		{"Expires in RFC 850 form", p0, hdr("Date", date, "Expires", "Saturday, 01-Mar-25 13:00:00 GMT"), time.Hour, true},
+		{"Expires in asctime form", p0, hdr("Date", date, "Expires", "Sat Mar  1 13:00:00 2025"), time.Hour, true},
 		{"min>0 Expires below min", pMin, hdr("Date", date, "Expires", t0.Add(time.Minute).Format(http.TimeFormat)), time.Hour, true},
 		{"min>0 Expires above max", pMin, hdr("Date", date, "Expires", t0.Add(100*time.Hour).Format(http.TimeFormat)), 10 * time.Hour, true},
 		{"no headers: default", p0, hdr(), 24 * time.Hour, false},
@@ -334,6 +339,9 @@ func TestAgeAndFreshness(t *testing.T) {
 		{"apparent age from Date", hdr("Date", t0.Add(-30*time.Second).Format(http.TimeFormat)), t0, t0, t0, time.Minute, 0, 0, false, 30 * time.Second, Fresh, true},
 		{"Date in future ignored", hdr("Date", t0.Add(time.Hour).Format(http.TimeFormat)), t0, t0, t0, time.Minute, 0, 0, false, 0, Fresh, true},
 		{"invalid Age", hdr("Age", "-5"), t0, t0, t0, time.Minute, 0, 0, false, 0, Fresh, true},
+		{"Age list: the first member", hdr("Age", "7200, 0"), t0, t0, t0, 3 * time.Hour, 0, 0, false, 2 * time.Hour, Fresh, true},
+		{"Age field lines: the first", http.Header{"Age": {"30", "0"}}, t0, t0, t0, time.Hour, 0, 0, false, 30 * time.Second, Fresh, true},
+		{"Age list with an invalid first member", hdr("Age", "x, 50"), t0, t0, t0, time.Hour, 0, 0, false, 0, Fresh, true},
 		{"in swr window", hdr(), t0, t0, t0.Add(70 * time.Second), time.Minute, 30 * time.Second, 0, false, 70 * time.Second, StaleRevalidateInBackground, false},
 		{"past swr, in sie", hdr(), t0, t0, t0.Add(100 * time.Second), time.Minute, 30 * time.Second, time.Minute, false, 100 * time.Second, Stale, true},
 		{"past sie", hdr(), t0, t0, t0.Add(200 * time.Second), time.Minute, 0, time.Minute, false, 200 * time.Second, Stale, false},
@@ -438,5 +446,56 @@ func TestFreshen(t *testing.T) {
 				t.Error("body lost or stored entry mutated")
 			}
 		})
+	}
+}
+
+func TestParseTargeted(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		ok     bool
+		maxAge int64
+		check  func(cacheControl) bool
+	}{
+		{"max-age=600", true, 600, nil},
+		{"max-age=600, stale-if-error=30;x=1", true, 600, func(cc cacheControl) bool { return cc.staleIfError == 30 }},
+		{`no-cache="set-cookie", public`, true, absent, func(cc cacheControl) bool {
+			return !cc.noCache && cc.public && len(cc.noCacheFields) == 1 && cc.noCacheFields[0] == "Set-Cookie"
+		}},
+		{"no-store", true, absent, func(cc cacheControl) bool { return cc.noStore }},
+		{"private=?0, max-age=5", true, 5, func(cc cacheControl) bool { return !cc.private }},
+		{"max-age=1.5", true, absent, nil}, // a decimal is valid SF but not a delta
+		{"max-age=\"60\"", true, absent, nil},
+		{"Max-Age=600", false, 0, nil}, // SF keys are lower case
+		{"max-age=600,", false, 0, nil},
+		{"max-age=", false, 0, nil},
+		{"", false, 0, nil},
+		{"max-age=600 public", false, 0, nil},
+	} {
+		cc, ok := parseTargeted(tt.in)
+		if ok != tt.ok || (ok && cc.maxAge != tt.maxAge) || (ok && tt.check != nil && !tt.check(cc)) {
+			t.Errorf("%q: ok %v %+v", tt.in, ok, cc)
+		}
+	}
+}
+
+func TestHTTPDateStrict(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"Sun, 06 Nov 1994 08:49:37 GMT":   true,
+		"Sunday, 06-Nov-94 08:49:37 GMT":  true,
+		"Sun Nov  6 08:49:37 1994":        true,
+		"Sun Nov 16 08:49:37 1994":        true,
+		"Sun, 06 Nov 1994 08:49:37 UTC":   false,
+		"Sun, 6 Nov 1994 08:49:37 GMT":    false,
+		"Sun, 06 Nov 1994 8:49:37 GMT":    false,
+		" Sun, 06 Nov 1994 08:49:37 GMT":  false,
+		"Sun, 06 Nov 1994 08:49:37 GMT ":  false,
+		"Sun,  06 Nov 1994 08:49:37 GMT":  false,
+		"Sun, 06 Nov 1994 08:49:37 +0000": false,
+		"0":                               false,
+		"Sun, 06 Foo 1994 08:49:37 GMT":   false,
+	} {
+		if _, got := httpDate(v); got != ok {
+			t.Errorf("%q: valid = %v, want %v", v, got, ok)
+		}
 	}
 }
