@@ -222,22 +222,31 @@ func acceptEncoding(h http.Header, p KeyPolicy) string {
 // Conditional) and normalises Accept-Encoding as the key does, so that what
 // is stored never depends on them. Other requests keep their body.
 func OriginRequest(ctx context.Context, r *http.Request, p Policy) *http.Request {
-	out := r.Clone(ctx)
-	out.RequestURI = ""
-	out.URL.RawQuery = forwardQuery(r.URL.RawQuery, p.Key.QueryStrings, p.Forward.QueryStrings)
-	out.URL.ForceQuery = false
-	out.Header = forwardHeader(r, p)
-	cacheable := p.Cacheable(r)
-	if cacheable || !p.Forward.Headers.hasHeader("Accept-Encoding") {
+	out := Forwarded(ctx, r, p)
+	if p.Cacheable(r) {
 		out.Header.Set("Accept-Encoding", forwardedAcceptEncoding(r.Header, p.Key))
-	}
-	if cacheable {
 		for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range", "Expect"} {
 			out.Header.Del(f)
 		}
 		out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
 		out.Trailer = nil
 		out.TransferEncoding = nil
+	}
+	return out
+}
+
+// Forwarded is the viewer request filtered by the origin request policy
+// alone (with the key's parts), body, method and conditionals kept: what a
+// behavior that does not cache sends its origin. Accept-Encoding, when the
+// policy does not forward it, is the key's normalised value or identity.
+func Forwarded(ctx context.Context, r *http.Request, p Policy) *http.Request {
+	out := r.Clone(ctx)
+	out.RequestURI = ""
+	out.URL.RawQuery = forwardQuery(r.URL.RawQuery, p.Key.QueryStrings, p.Forward.QueryStrings)
+	out.URL.ForceQuery = false
+	out.Header = forwardHeader(r, p)
+	if !p.Forward.Headers.hasHeader("Accept-Encoding") {
+		out.Header.Set("Accept-Encoding", forwardedAcceptEncoding(r.Header, p.Key))
 	}
 	out.Close = false
 	return out

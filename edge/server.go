@@ -63,8 +63,11 @@ type behavior struct {
 	cfg     *Behavior
 	pattern string // "" for the default behavior
 	methods map[string]bool
-	target  *target
-	policy  cache.Policy // used unless cfg.CachePolicy.Disabled
+	// anyMethod passes every method, extension methods included, when the
+	// behavior allows all of CloudFront's seven.
+	anyMethod bool
+	target    *target
+	policy    cache.Policy // used unless cfg.CachePolicy.Disabled
 }
 
 // New builds an edge from a validated config: it loads certificates,
@@ -148,6 +151,7 @@ func (s *Server) compile(dc *Distribution) (*distribution, error) {
 		for _, m := range b.AllowedMethods {
 			cb.methods[m] = true
 		}
+		cb.anyMethod = len(cb.methods) == len(knownMethods)
 		d.behaviors = append(d.behaviors, cb)
 	}
 	for i := range dc.Behaviors {

@@ -77,7 +77,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		}
 	}
 	b := d.behaviorFor(r.URL.Path)
-	if !b.methods[r.Method] {
+	if !b.methods[r.Method] && !b.anyMethod {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
 		s.errorPage(ex, ex, http.StatusForbidden, "This distribution is not configured to allow the HTTP request method "+r.Method+" here.")
@@ -89,7 +89,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		s.serveCached(ex, r, b)
 		return
 	}
-	b.target.proxy.ServeHTTP(ex, r)
+	s.serveUncached(ex, r, b)
 }
 
 // behaviorFor returns the first behavior whose pattern matches, else the

@@ -104,6 +104,15 @@ const (
 	ResultSlowReaderOriginError         ResultType = "SlowReaderOriginError"         // viewer read too slowly for the origin
 )
 
+// edgegate's own refinements of Hit in x-edge-detailed-result-type: a stale
+// copy served because the origin failed (stale-if-error, the origin's or
+// the cache policy's). CloudFront has no such values.
+const (
+	ResultStaleHitOriginConnectError ResultType = "StaleHitOriginConnectError" // stale served: origin refused or dropped the connection
+	ResultStaleHitOriginCommError    ResultType = "StaleHitOriginCommError"    // stale served: origin timed out
+	ResultStaleHitOriginError        ResultType = "StaleHitOriginError"        // stale served: origin answered a listed 5xx status
+)
+
 // ResultTypes returns every documented result type, for analysers that want
 // to flag unknown values. Each call returns a new slice.
 func ResultTypes() []ResultType {
@@ -118,6 +127,7 @@ func ResultTypes() []ResultType {
 		ResultOriginContentRangeLengthError, ResultOriginDnsError, ResultOriginError,
 		ResultOriginHeaderTooBigError, ResultOriginInvalidResponseError, ResultOriginReadError,
 		ResultOriginWriteError, ResultOriginZeroSizeObjectError, ResultSlowReaderOriginError,
+		ResultStaleHitOriginConnectError, ResultStaleHitOriginCommError, ResultStaleHitOriginError,
 	}
 }
 
@@ -198,6 +208,12 @@ func knownResult(b []byte) (ResultType, bool) {
 		return ResultOriginZeroSizeObjectError, true
 	case "SlowReaderOriginError":
 		return ResultSlowReaderOriginError, true
+	case "StaleHitOriginConnectError":
+		return ResultStaleHitOriginConnectError, true
+	case "StaleHitOriginCommError":
+		return ResultStaleHitOriginCommError, true
+	case "StaleHitOriginError":
+		return ResultStaleHitOriginError, true
 	}
 	return "", false
 }
