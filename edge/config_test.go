@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,4 +145,47 @@ func TestOriginRequestPolicyConfig(t *testing.T) {
 			t.Errorf("%q: %+v", tt.yaml, cachePolicy(b))
 		}
 	}
+}
+
+// The README's origin request policy examples are valid behaviors.
+func TestREADMEOriginRequestPolicyExamples(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "### What reaches the origin\n")
+	if !ok {
+		t.Fatal("README.md has no section \"What reaches the origin\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := strings.Split(section, "```yaml\n")[1:]
+	if len(blocks) != 3 {
+		t.Fatalf("%d yaml examples, want 3 (a static site, a site with logins, an API)", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		if !strings.Contains(b, "default_behavior:") {
+			b = "default_behavior: {target: api}\n" + b
+		}
+		text := `edge:
+  certificates: {self_signed: [www.example.test]}
+distributions:
+  - aliases: [www.example.test]
+    origins:
+      - {id: site, domain_name: site.example.test}
+      - {id: app, domain_name: app.example.test}
+      - {id: api, domain_name: api.example.test}
+` + indent(b, "    ")
+		if _, err := ParseConfig(fmt.Sprintf("README example %d", i+1), []byte(text)); err != nil {
+			t.Errorf("README example %d: %v\n%s", i+1, err, b)
+		}
+	}
+}
+
+func indent(s, by string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = by + l
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
