@@ -248,8 +248,9 @@ func responseCacheControl(h http.Header) (cc cacheControl, targeted bool) {
 
 // parseTargeted reads a targeted field, a Structured Field Dictionary
 // (RFC 8941 §3.2), into the same directives as Cache-Control. ok is false
-// when the value does not parse or is empty: the field is then ignored as
-// a whole. Directives with values of the wrong type are ignored.
+// when the value does not parse, is empty, or gives a known directive a
+// value of the wrong type (max-age="60"): the field is then ignored as a
+// whole, as if absent (RFC 9213 §2.1). Unknown directives are skipped.
 func parseTargeted(v string) (cc cacheControl, ok bool) {
 	cc = cacheControl{maxAge: absent, sMaxAge: absent, staleWhileRevalidate: absent, staleIfError: absent}
 	p := sfParser{s: strings.TrimLeft(v, " ")}
@@ -261,8 +262,10 @@ func parseTargeted(v string) (cc cacheControl, ok bool) {
 		if !ok {
 			return cc, false
 		}
+		typed := true
 		delta := func(dst *int64) {
-			if n, isInt := val.(int64); isInt && n >= 0 {
+			n, isInt := val.(int64)
+			if typed = isInt && n >= 0; typed {
 				*dst = min(n, maxDelta)
 			}
 		}
@@ -271,9 +274,11 @@ func parseTargeted(v string) (cc cacheControl, ok bool) {
 			case bool:
 				*dst = x
 			case string:
-				if fields != nil {
+				if typed = fields != nil; typed {
 					*fields = append(*fields, fieldList(x)...)
 				}
+			default:
+				typed = false
 			}
 		}
 		switch name {
@@ -297,6 +302,9 @@ func parseTargeted(v string) (cc cacheControl, ok bool) {
 			delta(&cc.staleWhileRevalidate)
 		case "stale-if-error":
 			delta(&cc.staleIfError)
+		}
+		if !typed {
+			return cc, false
 		}
 		p.s = strings.TrimLeft(p.s, " \t")
 		if p.s == "" {

@@ -203,10 +203,12 @@ var defaultCacheable = map[int]bool{200: true, 203: true, 204: true, 300: true, 
 	404: true, 405: true, 410: true, 414: true, 501: true}
 
 // neverStored are errors that a crafted request can provoke (oversized or
-// malformed headers, an overloaded origin): storing them is cache-poisoned
-// denial of service, whatever Cache-Control the origin put on them.
+// malformed headers, an oversized body): storing them is cache-poisoned
+// denial of service, whatever Cache-Control the origin put on them. Other
+// errors are stored as RFC 9111 allows, 5xx only with the origin's
+// explicit freshness (see Decide).
 func neverStored(status int) bool {
-	return status == 400 || status == 413 || status == 431 || (status >= 500 && status != 501)
+	return status == 400 || status == 413 || status == 431
 }
 
 // Decide reports whether the response to originReq (the request as forwarded
@@ -215,9 +217,15 @@ func neverStored(status int) bool {
 //
 // The rules, in order:
 //   - only GET (and OPTIONS with CacheOPTIONS) responses are stored, never a
-//     HEAD response, a 206 or a 304, nor 400, 413, 431 or 5xx other than 501;
+//     HEAD response, a 206 or a 304, nor 400, 413 or 431;
 //   - other statuses outside RFC 9110's heuristically cacheable set need
-//     explicit freshness (s-maxage, max-age, Expires) or public;
+//     explicit freshness (s-maxage, max-age, Expires) or public, and a 5xx
+//     (but 501) needs explicit freshness: an origin's error is stored only
+//     for as long as the origin itself said;
+//   - a heuristically cacheable error (404, 405, 410, 414, 501) without
+//     explicit freshness gets ErrorCachingMinTTL when DefaultTTL > 0;
+//   - credentials the key does not separate (Authorization, an unkeyed
+//     cookie) need public, s-maxage or a targeted field (CDN-Cache-Control);
 //   - a request with Authorization needs public, s-maxage or must-revalidate
 //     (RFC 9111 §3.5);
 //   - no-store and private are honoured unless MinTTL > 0 (CloudFront then
@@ -252,7 +260,7 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 		return no(fmt.Sprintf("status %d is never cached", status))
 	}
 	lifetime, explicit, forbidden := p.lifetime(cc, targeted, h, now)
-	if !defaultCacheable[status] && !explicit && !cc.public {
+	if !defaultCacheable[status] && !explicit && (!cc.public || status >= 500) {
 		return no(fmt.Sprintf("status %d needs explicit freshness", status))
 	}
 	if !explicit && status >= 400 && p.DefaultTTL > 0 && !forbidden {

@@ -145,7 +145,10 @@ func TestDecide(t *testing.T) {
 		{"304", p0, getReq(), 304, hdr("Cache-Control", "max-age=60"), false, nil},
 		{"400 even with max-age", p0, getReq(), 400, hdr("Cache-Control", "public, max-age=600"), false, nil},
 		{"431", p0, getReq(), 431, hdr("Cache-Control", "max-age=600"), false, nil},
-		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), false, nil},
+		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), true, nil},
+		{"503 public without freshness", p0, getReq(), 503, hdr("Cache-Control", "public"), false, nil},
+		{"500 without freshness", pErr, getReq(), 500, hdr(), false, nil},
+		{"413 with max-age", p0, getReq(), 413, hdr("Cache-Control", "max-age=600"), false, nil},
 		{"404 default: error caching minimum TTL", pErr, getReq(), 404, hdr(), true, func(t *testing.T, d Decision) {
 			if d.Lifetime != 10*time.Second {
 				t.Errorf("lifetime %s, want the error caching minimum TTL", d.Lifetime)
@@ -463,8 +466,14 @@ func TestParseTargeted(t *testing.T) {
 		}},
 		{"no-store", true, absent, func(cc cacheControl) bool { return cc.noStore }},
 		{"private=?0, max-age=5", true, 5, func(cc cacheControl) bool { return !cc.private }},
-		{"max-age=1.5", true, absent, nil}, // a decimal is valid SF but not a delta
-		{"max-age=\"60\"", true, absent, nil},
+		{"foobar, max-age=3600", true, 3600, nil},
+		{"max-age=2147483648", true, maxDelta, nil},
+		{"max-age=99999999999", true, maxDelta, nil},
+		{"max-age=1.5", false, 0, nil},    // valid SF, but not a delta: the field is ignored
+		{"max-age=\"60\"", false, 0, nil}, // likewise
+		{"max-age=10000, &&&&&", false, 0, nil},
+		{"max-age =100", false, 0, nil},
+		{"max-age= 100", false, 0, nil},
 		{"Max-Age=600", false, 0, nil}, // SF keys are lower case
 		{"max-age=600,", false, 0, nil},
 		{"max-age=", false, 0, nil},
