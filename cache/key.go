@@ -324,13 +324,15 @@ func forwardHeader(r *http.Request, p Policy) http.Header {
 }
 
 // unkeyedCredentials reports whether an origin request carries credentials
-// the key does not separate: Authorization not in the key, or a cookie the
-// key does not select. The response to it could be one viewer's own.
-func unkeyedCredentials(originReq *http.Request, k KeyPolicy) bool {
-	if originReq.Header.Get("Authorization") != "" && !slices.Contains(keyHeaderNames(k.Headers), "Authorization") {
+// that neither the key nor the response's Vary separates: Authorization, or
+// a cookie the key does not select. The response to it could be one
+// viewer's own.
+func unkeyedCredentials(originReq *http.Request, k KeyPolicy, vary []string) bool {
+	if originReq.Header.Get("Authorization") != "" && !slices.Contains(keyHeaderNames(k.Headers), "Authorization") &&
+		!slices.Contains(vary, "Authorization") {
 		return true
 	}
-	if originReq.Header.Get("Cookie") == "" {
+	if originReq.Header.Get("Cookie") == "" || slices.Contains(vary, "Cookie") {
 		return false
 	}
 	for _, c := range originReq.Cookies() {

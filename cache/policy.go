@@ -267,7 +267,7 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 		lifetime = p.ErrorCachingMinTTL
 	}
 	shared := cc.public || cc.sMaxAge != absent || targeted
-	if unkeyedCredentials(originReq, p.Key) && !shared {
+	if unkeyedCredentials(originReq, p.Key, varyFields(h)) && !shared {
 		return no("credentials not in the cache key, and no public, s-maxage or CDN-Cache-Control")
 	}
 	if originReq.Header.Get("Authorization") != "" && !shared && !cc.mustRevalidate {

@@ -176,6 +176,8 @@ func TestDecide(t *testing.T) {
 		{"unkeyed cookie, max-age", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
 		{"unkeyed cookie, public", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "public, max-age=60"), true, nil},
 		{"unkeyed cookie, s-maxage", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "s-maxage=60"), true, nil},
+		{"cookie separated by Vary: Cookie", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "max-age=60", "Vary", "Cookie"), true, nil},
+		{"Authorization separated by Vary (RFC 9111 §3.5 still applies)", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60, must-revalidate", "Vary", "Authorization"), true, nil},
 		{"keyed cookie, default TTL", pCookie, getReq("Cookie", "lang=en"), 200, hdr(), true, nil},
 		{"keyed and unkeyed cookie", pCookie, getReq("Cookie", "lang=en; session=1"), 200, hdr(), false, nil},
 		{"CDN-Cache-Control over Cache-Control", p0, getReq(), 200, hdr("Cache-Control", "no-store", "Cdn-Cache-Control", "max-age=600"), true, func(t *testing.T, d Decision) {
