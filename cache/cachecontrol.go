@@ -19,6 +19,7 @@ const maxDelta = 1 << 31
 type cacheControl struct {
 	noStore, noCache, private, public     bool
 	mustRevalidate, proxyRevalidate       bool
+	mustUnderstand                        bool
 	noCacheFields, privateFields          []string
 	maxAge, sMaxAge, staleWhileRevalidate int64
 	staleIfError                          int64
@@ -56,6 +57,8 @@ func parseCacheControl(h http.Header) cacheControl {
 				cc.mustRevalidate = true
 			case "proxy-revalidate":
 				cc.proxyRevalidate = true
+			case "must-understand":
+				cc.mustUnderstand = true
 			case "max-age":
 				cc.maxAge = mergeDelta(cc.maxAge, value)
 			case "s-maxage":

@@ -259,6 +259,15 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 	case neverStored(status):
 		return no(fmt.Sprintf("status %d is never cached", status))
 	}
+	// must-understand (RFC 9111 §5.2.2.3): store only a status we know,
+	// and then ignore no-store.
+	understood := http.StatusText(status) != ""
+	if cc.mustUnderstand {
+		if !understood {
+			return no(fmt.Sprintf("must-understand with status %d", status))
+		}
+		cc.noStore = false
+	}
 	lifetime, explicit, forbidden := p.lifetime(cc, targeted, h, now)
 	if !defaultCacheable[status] && !explicit && (!cc.public || status >= 500) {
 		return no(fmt.Sprintf("status %d needs explicit freshness", status))

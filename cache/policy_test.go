@@ -148,6 +148,9 @@ func TestDecide(t *testing.T) {
 		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), true, nil},
 		{"503 public without freshness", p0, getReq(), 503, hdr("Cache-Control", "public"), false, nil},
 		{"500 without freshness", pErr, getReq(), 500, hdr(), false, nil},
+		{"599 with must-understand", p0, getReq(), 599, hdr("Cache-Control", "max-age=60, must-understand"), false, nil},
+		{"599 with max-age", p0, getReq(), 599, hdr("Cache-Control", "max-age=60"), true, nil},
+		{"must-understand overrides no-store", p0, getReq(), 200, hdr("Cache-Control", "max-age=60, must-understand, no-store"), true, nil},
 		{"413 with max-age", p0, getReq(), 413, hdr("Cache-Control", "max-age=600"), false, nil},
 		{"404 default: error caching minimum TTL", pErr, getReq(), 404, hdr(), true, func(t *testing.T, d Decision) {
 			if d.Lifetime != 10*time.Second {
@@ -421,8 +424,10 @@ func TestFreshen(t *testing.T) {
 		life    time.Duration
 		wantHdr map[string]string
 	}{
-		{"same etag updates", hdr("ETag", `"v1"`, "Cache-Control", "max-age=120", "X-New", "2", "Content-Length", "0", "Connection", "close"),
-			true, true, 2 * time.Minute, map[string]string{"X-Old": "1", "X-New": "2", "Content-Length": "5", "Connection": ""}},
+		{"same etag updates", hdr("ETag", `"v1"`, "Cache-Control", "max-age=120", "X-New", "2", "Content-Length", "0", "Connection", "close",
+			"Content-Encoding", "br", "Content-Range", "bytes 0-1/2", "Content-Md5", "x"),
+			true, true, 2 * time.Minute, map[string]string{"X-Old": "1", "X-New": "2", "Content-Length": "5", "Connection": "",
+				"Content-Encoding": "", "Content-Range": "", "Content-Md5": ""}},
 		{"no validators updates", hdr("Cache-Control", "max-age=30"), true, true, 30 * time.Second, map[string]string{"ETag": `"v1"`}},
 		{"other etag refused", hdr("ETag", `"v2"`), false, false, 0, nil},
 		{"304 turning no-store", hdr("ETag", `"v1"`, "Cache-Control", "no-store"), true, false, 0, nil},
