@@ -114,11 +114,6 @@ const (
 	StaleOriginStatus
 )
 
-// ServedStale reports an outcome that served a stale entry.
-func (o Outcome) ServedStale() bool {
-	return o == StaleHit || o == StaleConnectError || o == StaleTimeout || o == StaleOriginStatus
-}
-
 // String is the CloudFront x-edge-result-type for the outcome.
 func (o Outcome) String() string {
 	switch o {
@@ -375,9 +370,9 @@ func selectingHeader(viewer http.Header, kp KeyPolicy, fields []string) http.Hea
 }
 
 // variantKey is the store key of the variant of a Vary index selected by a
-// viewer's header. The index's generation is part of it,
-// so that deleting or replacing the index orphans every old variant at
-// once, with no list of variants to keep.
+// viewer's header. The index's generation is part of it, so that deleting
+// or replacing the index orphans every old variant at once, with no list of
+// variants to keep.
 func variantKey(primary string, index *Entry, viewer http.Header) string {
 	return VaryKey(string(appendString([]byte(primary+"g"), strconv.FormatUint(index.Generation, 36))), index.VaryFields, viewer)
 }
