@@ -292,3 +292,73 @@ func TestEdgeInFrontOfAnApplication(t *testing.T) {
 		}
 	}
 }
+
+// What reaches the origin follows each behavior's origin request policy,
+// cached or not.
+func TestOriginRequestPolicies(t *testing.T) {
+	e := newTestEnv(t)
+	seen := make(chan *http.Request, 1)
+	addr, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r
+		fmt.Fprint(w, "ok")
+	}), "app.example.test")
+	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
+    behaviors:
+      - {path_pattern: "/plain/*", target: app, cache_policy: disabled}
+      - path_pattern: "/custom/*"
+        target: app
+        cache_policy: disabled
+        origin_request_policy: {headers: [X-Original-URL, Authorization], cookies: [lang], query_strings: {all_except: [utm]}}
+      - {path_pattern: "/all/*", target: app, cache_policy: disabled, origin_request_policy: AllViewer}
+      - {path_pattern: "/ua/*", target: app, origin_request_policy: UserAgentRefererHeaders}
+    default_behavior: {target: app}`, addr, e.caFile)))
+	c := re.client(false)
+	ask := func(path string) *http.Request {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://www.example.test"+path, nil)
+		for k, v := range map[string]string{"Authorization": "Bearer x", "Cookie": "session=s; lang=fr", "X-Original-URL": "/admin",
+			"X-Forwarded-Host": "evil.example", "User-Agent": "ua/1", "Referer": "https://ref.example/", "X-App": "a"} {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		select {
+		case r := <-seen:
+			return r
+		default:
+			t.Fatalf("%s did not reach the origin", path)
+			return nil
+		}
+	}
+	type want struct{ header, value string }
+	for _, tc := range []struct {
+		path  string
+		query string
+		host  string
+		wants []want
+	}{
+		{"/plain/p?utm=1&v=2", "utm=1&v=2", "app.example.test", []want{{"Authorization", "Bearer x"}, {"Cookie", "session=s; lang=fr"},
+			{"X-App", "a"}, {"X-Original-Url", ""}, {"X-Forwarded-Host", "www.example.test"}}},
+		{"/custom/p?utm=1&v=2", "v=2", "app.example.test", []want{{"Authorization", "Bearer x"}, {"Cookie", "lang=fr"},
+			{"X-App", ""}, {"X-Original-Url", "/admin"}, {"User-Agent", ""}}},
+		{"/all/p", "", "www.example.test", []want{{"X-App", "a"}, {"X-Original-Url", ""}}},
+		{"/ua/p?v=1", "", "app.example.test", []want{{"User-Agent", "ua/1"}, {"Referer", "https://ref.example/"},
+			{"Authorization", ""}, {"Cookie", ""}, {"X-App", ""}}},
+	} {
+		r := ask(tc.path)
+		if r.URL.RawQuery != tc.query || r.Host != tc.host {
+			t.Errorf("%s: query %q host %q, want %q %q", tc.path, r.URL.RawQuery, r.Host, tc.query, tc.host)
+		}
+		for _, w := range tc.wants {
+			if got := r.Header.Get(w.header); got != w.value {
+				t.Errorf("%s: %s = %q, want %q", tc.path, w.header, got, w.value)
+			}
+		}
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "127.0.0.1" {
+			t.Errorf("%s: X-Forwarded-For %q", tc.path, xff)
+		}
+	}
+}
