@@ -300,6 +300,7 @@ func TestOriginRequestPolicies(t *testing.T) {
 	seen := make(chan *http.Request, 1)
 	addr, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- r
+		w.Header().Set("Edgegate-CDN-Cache-Control", "no-store")
 		fmt.Fprint(w, "ok")
 	}), "app.example.test")
 	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
@@ -325,6 +326,9 @@ func TestOriginRequestPolicies(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		if v := resp.Header.Get("Edgegate-CDN-Cache-Control"); v != "" {
+			t.Errorf("%s: the viewer saw Edgegate-CDN-Cache-Control: %s", path, v)
+		}
 		select {
 		case r := <-seen:
 			return r

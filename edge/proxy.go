@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/edge/originconn"
 	"github.com/rs/zerolog"
@@ -227,6 +228,7 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 				return nil
 			}
 			resp.Body = &originBody{ReadCloser: resp.Body, ex: ex}
+			resp.Header.Del(cache.OwnTargetedField) // it speaks to the edge only, cached or not
 			result := accesslog.ResultMiss
 			if resp.StatusCode >= 400 {
 				result = accesslog.ResultError
