@@ -169,25 +169,15 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return c.forward(ctx, r, p, origin)
 	}
 	key := Key(r, p.Key)
-	var prepared *http.Request
-	originReq := func() *http.Request { // built only off the plain hit path
-		if prepared == nil {
-			prepared = OriginRequest(ctx, r, p)
-			if prepared.Method == http.MethodHead {
-				prepared.Method = http.MethodGet // refresh the stored GET; Respond drops the body
-			}
-		}
-		return prepared
-	}
 	e, skey, vary := c.lookup(ctx, key, r.Header, p.Key)
 	if e != nil {
 		switch e.Freshness(c.o.Now()) {
 		case Fresh:
 			return c.respond(e, r, Hit), nil
 		case StaleRevalidateInBackground:
-			oreq := withVaryFields(originReq(), r, vary)
+			oreq, pc := fillRequest(ctx, r, p, vary), p // pc: only this path pays for a heap copy
 			c.group.Background(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
-				return c.fetch(fctx, p, oreq, r.Header, e, key, origin)
+				return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 			})
 			return c.respond(e, r, StaleHit), nil
 		}
@@ -200,9 +190,9 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		}
 		return c.pass(resp, r), nil
 	}
-	oreq := withVaryFields(originReq(), r, vary)
+	oreq, pc := fillRequest(ctx, r, p, vary), p
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
-		return c.fetch(fctx, p, oreq, r.Header, e, key, origin)
+		return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 	})
 	if err != nil {
 		return nil, err
@@ -287,6 +277,15 @@ func requestScheme(r *http.Request) string {
 		return r.URL.Scheme
 	}
 	return "http"
+}
+
+// fillRequest is the origin request that fills or refreshes the entry for
+// a viewer request: a GET, also for a HEAD (Respond drops the body), with
+// the variant's selecting fields. It is built off the hit path only.
+func fillRequest(ctx context.Context, r *http.Request, p Policy, vary []string) *http.Request {
+	oreq := OriginRequest(ctx, r, p)
+	oreq.Method = http.MethodGet
+	return withVaryFields(oreq, r, vary)
 }
 
 // withVaryFields makes a request to refresh or fill a variant carry the
