@@ -366,3 +366,39 @@ func TestOriginRequestPolicies(t *testing.T) {
 		}
 	}
 }
+
+// An origin that stops answering in time is stood in for by the stale copy,
+// logged as its own kind of stale hit.
+func TestStaleOnOriginTimeout(t *testing.T) {
+	e := newTestEnv(t)
+	var slow atomic.Bool
+	release := make(chan struct{})
+	addr, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"v1"`)
+		fmt.Fprint(w, "report")
+	}), "app.example.test")
+	t.Cleanup(func() { close(release) })
+	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q, response_timeout: 300ms}]
+    default_behavior: {target: app, cache_policy: {default_ttl: 1h, stale_if_error: 1h, stale_on_status: [503]}}`, addr, e.caFile)))
+	c := re.client(false)
+	if resp, body := get(t, c, "https://www.example.test/report"); resp.Header.Get("X-Cache") != "Miss from edgegate" || body != "report" {
+		t.Fatalf("fill: %s %q", resp.Header.Get("X-Cache"), body)
+	}
+	slow.Store(true)
+	resp, body := get(t, c, "https://www.example.test/report")
+	if resp.StatusCode != 200 || body != "report" || resp.Header.Get("Cache-Status") != "edgegate; hit; fwd=stale; detail=StaleHitOriginCommError" {
+		t.Fatalf("origin too slow: %d %q %q", resp.StatusCode, body, resp.Header.Get("Cache-Status"))
+	}
+	rec := byID(t, re.records(), resp.Header.Get("X-Edge-Request-Id"))
+	if rec.ResultType != accesslog.ResultHit || rec.DetailedResultType != accesslog.ResultStaleHitOriginCommError {
+		t.Errorf("log: %s/%s", rec.ResultType, rec.DetailedResultType)
+	}
+}
