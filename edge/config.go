@@ -177,7 +177,9 @@ func managedORP(name string) (cache.OriginRequestPolicy, bool) {
 	return cache.OriginRequestPolicy{}, false
 }
 
-var managedORPNames = []string{ORPAllViewer, ORPAllViewerExceptHostHeader, ORPUserAgentRefererHeaders, ORPCORSCustomOrigin, ORPCORSS3Origin}
+// managedORPNames lists the managed policies for error messages.
+const managedORPNames = ORPAllViewer + ", " + ORPAllViewerExceptHostHeader + ", " + ORPUserAgentRefererHeaders + ", " +
+	ORPCORSCustomOrigin + ", " + ORPCORSS3Origin
 
 // UnmarshalYAML accepts a managed policy's name or a mapping.
 func (o *OriginRequestPolicy) UnmarshalYAML(n *yaml.Node) error {
@@ -185,7 +187,7 @@ func (o *OriginRequestPolicy) UnmarshalYAML(n *yaml.Node) error {
 		*o = OriginRequestPolicy{Managed: n.Value}
 		if _, ok := managedORP(n.Value); !ok {
 			return yamlconf.NewValueError(n, "%q is not a managed origin request policy (use %s, or a mapping with headers, cookies, query_strings)",
-				n.Value, strings.Join(managedORPNames, ", "))
+				n.Value, managedORPNames)
 		}
 		return nil
 	}
