@@ -256,6 +256,15 @@ func TestEdgeInFrontOfAnApplication(t *testing.T) {
 		t.Errorf("after hints: %s %q", xcache(resp), body)
 	}
 
+	// A 404 without freshness of its own is cached for the error caching
+	// minimum TTL (10s), not default_ttl.
+	send("GET", "/nope")
+	resp, _ = send("GET", "/nope")
+	ttlText, isHit := strings.CutPrefix(resp.Header.Get("Cache-Status"), "edgegate; hit; ttl=")
+	if ttl, err := strconv.Atoi(ttlText); resp.StatusCode != 404 || !isHit || err != nil || ttl <= 0 || ttl > 10 {
+		t.Errorf("404: %d %q", resp.StatusCode, resp.Header.Get("Cache-Status"))
+	}
+
 	// An extension method passes when the behavior allows all methods.
 	if resp, body := send("M-SEARCH", "/ssdp"); resp.StatusCode != 200 || body != "searched" {
 		t.Errorf("M-SEARCH: %d %q", resp.StatusCode, body)
