@@ -75,7 +75,8 @@ func ForwardAll() OriginRequestPolicy {
 var overrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method",
 	"X-Method-Override", "X-Forwarded-Scheme", "X-Forwarded-Host", "X-Forwarded-Server", "X-Forwarded-Port",
 	"X-Forwarded-Prefix", "X-Forwarded-Path", "X-Forwarded-Ssl", "X-Original-Host", "X-Host", "X-Url-Scheme",
-	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip"}
+	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Http-Host-Override", "X-Forwarded-Uri", "X-Original-Uri",
+	"X-Forwarded-Protocol", "Front-End-Https"}
 
 // KeyPolicy names the query strings, headers and cookies in the cache key.
 type KeyPolicy struct {
