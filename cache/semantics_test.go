@@ -54,6 +54,17 @@ func TestOriginRequestPolicy(t *testing.T) {
 		t.Errorf("all_except: %v", o.Header)
 	}
 
+	// Every override header: dropped by all, forwarded when named.
+	for _, h := range overrideHeaders {
+		v := viewer(t, "https://e.com/p", h, "x")
+		if got := OriginRequest(context.Background(), v, all).Header.Get(h); got != "" {
+			t.Errorf("%s forwarded by all", h)
+		}
+		if got := OriginRequest(context.Background(), v, Policy{Forward: OriginRequestPolicy{Headers: SelectNames(strings.ToLower(h))}}).Header.Get(h); got != "x" {
+			t.Errorf("%s not forwarded when named", h)
+		}
+	}
+
 	// A request the cache does not answer keeps its body, conditionals and
 	// method.
 	post := httptest.NewRequest("POST", "https://e.com/form", strings.NewReader("a=1"))
