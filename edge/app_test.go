@@ -269,6 +269,9 @@ func TestEdgeInFrontOfAnApplication(t *testing.T) {
 	if resp, body := send("M-SEARCH", "/ssdp"); resp.StatusCode != 200 || body != "searched" {
 		t.Errorf("M-SEARCH: %d %q", resp.StatusCode, body)
 	}
+	if resp, _ := send("TRACE", "/"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("TRACE: %d", resp.StatusCode)
+	}
 
 	// Edgegate-CDN-Cache-Control steers the edge, never the viewer.
 	send("GET", "/split")

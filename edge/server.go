@@ -70,6 +70,15 @@ type behavior struct {
 	policy    cache.Policy // used unless cfg.CachePolicy.Disabled
 }
 
+// allows reports whether the behavior accepts a method. CONNECT (a tunnel)
+// and TRACE (a mirror of the request) are never passed, as at CloudFront.
+func (b *behavior) allows(method string) bool {
+	if b.methods[method] {
+		return true
+	}
+	return b.anyMethod && method != http.MethodConnect && method != http.MethodTrace
+}
+
 // New builds an edge from a validated config: it loads certificates,
 // prepares origin transports and opens the standard log.
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {

@@ -77,7 +77,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		}
 	}
 	b := d.behaviorFor(r.URL.Path)
-	if !b.methods[r.Method] && !b.anyMethod {
+	if !b.allows(r.Method) {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
 		s.errorPage(ex, ex, http.StatusForbidden, "This distribution is not configured to allow the HTTP request method "+r.Method+" here.")
