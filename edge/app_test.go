@@ -330,7 +330,8 @@ func TestOriginRequestPolicies(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "https://www.example.test"+path, nil)
 		for k, v := range map[string]string{"Authorization": "Bearer x", "Cookie": "session=s; lang=fr", "X-Original-URL": "/admin",
-			"X-Forwarded-Host": "evil.example", "User-Agent": "ua/1", "Referer": "https://ref.example/", "X-App": "a"} {
+			"X-Forwarded-Host": "evil.example", "User-Agent": "ua/1", "Referer": "https://ref.example/", "X-App": "a",
+			"X-Forwarded-For": "203.0.113.7"} {
 			req.Header.Set(k, v)
 		}
 		resp, err := c.Do(req)
@@ -373,7 +374,7 @@ func TestOriginRequestPolicies(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", tc.path, w.header, got, w.value)
 			}
 		}
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "127.0.0.1" {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "203.0.113.7, 127.0.0.1" {
 			t.Errorf("%s: X-Forwarded-For %q", tc.path, xff)
 		}
 	}
