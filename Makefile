@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs conformance
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs
 
 all: build
 
@@ -53,6 +53,13 @@ demo: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# conformance runs the public HTTP caching test suite (http-cache-tests from
+# the npm registry; needs node and npm) against an edge with a pure RFC 9111
+# behavior and prints the required tests passed. Not part of `make test`.
+.PHONY: conformance
+conformance: build
+	MIN_REQUIRED=$${MIN_REQUIRED:-140} integration/cachetests/run.sh $(BIN)
+
 clean:
 	rm -rf bin demo-logs
 
@@ -67,9 +74,3 @@ bench-logs: build
 # the origin tier, the edges' client certificate) in configs/compose/certs.
 compose-certs:
 	$(GO) run ./internal/democerts -dir configs/compose/certs
-
-# conformance runs the public HTTP caching test suite (http-cache-tests from
-# the npm registry; needs node and npm) against an edge with a pure RFC 9111
-# behavior and prints the required tests passed. Not part of `make test`.
-conformance: build
-	MIN_REQUIRED=$${MIN_REQUIRED:-140} integration/cachetests/run.sh $(BIN)
