@@ -19,6 +19,7 @@ import (
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // cachePolicy maps a behavior's cache and origin request policies to the
@@ -51,8 +52,8 @@ type edgeCache struct {
 	redis redis.UniversalClient
 }
 
-func (s *Server) newCache() (*edgeCache, error) {
-	cs := s.cfg.Edge.Cache
+func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
+	cs := cfg.Edge.Cache
 	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: int64(cs.Memory)})
 	if err != nil {
 		return nil, fmt.Errorf("edge cache memory tier: %w", err)
@@ -63,10 +64,10 @@ func (s *Server) newCache() (*edgeCache, error) {
 		if ec.redis, err = redisstore.ParseURL(cs.Redis); err != nil {
 			return nil, fmt.Errorf("edge cache redis %s: %w", cs.Redis, err)
 		}
-		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: s.log})
+		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: log})
 	}
-	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: s.cfg.Edge.Location, Logger: s.log})
-	ec.c = cache.New(store, cache.Options{Logger: s.log, Invalidator: ec.inv})
+	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: cfg.Edge.Location, Logger: log})
+	ec.c = cache.New(store, cache.Options{Logger: log, Invalidator: ec.inv})
 	return ec, nil
 }
 
@@ -171,20 +172,25 @@ func (ir *interimRelay) send(code int, h textproto.MIMEHeader) error {
 	if ir.stopped || code == http.StatusSwitchingProtocols {
 		return nil
 	}
+	// The interim response goes out with its own fields only; whatever the
+	// header map held before is put back for the final response.
 	dst := ir.w.Header()
-	var added []string
+	saved := make(http.Header, len(dst))
+	for k, vs := range dst {
+		saved[k] = vs
+		delete(dst, k)
+	}
 	for k, vs := range h {
-		if isHopByHop(k) {
-			continue
+		if !isHopByHop(k) {
+			dst[k] = vs
 		}
-		if _, ok := dst[k]; !ok {
-			added = append(added, k)
-		}
-		dst[k] = append(dst[k], vs...)
 	}
 	ir.w.WriteHeader(code)
-	for _, k := range added {
+	for k := range dst {
 		delete(dst, k)
+	}
+	for k, vs := range saved {
+		dst[k] = vs
 	}
 	return nil
 }
