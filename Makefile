@@ -7,7 +7,7 @@ PKGS     := ./...
 # System packages the tests start for real: redis-server (shared state), goaccess (log compatibility),
 # curl (the README's commands are run as written).
 SYSDEPS  := redis-server goaccess openssl curl
-# DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate demo -h`), e.g. other ports.
+# DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate help demo`), e.g. other ports.
 DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
@@ -47,14 +47,19 @@ test: deps vet staticcheck
 	$(GO) test -race -timeout 30m $$($(GO) list $(PKGS) | grep -v '/integration$$')
 	$(GO) test -race -timeout 30m ./integration/
 
+# The demo keeps its logs in demo-logs/ (edge/, origin/, demo.log,
+# pebble.log) for `edgegate logs summary demo-logs/edge`; make clean
+# removes them.
 demo: build
-	./$(BIN) demo $(DEMO_ARGS)
+	./$(BIN) demo -logs demo-logs $(DEMO_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# demo-logs-origin/ and demo-logs-pebble.log are where demos before the
+# built-in CA wrote.
 clean:
-	rm -rf bin demo-logs
+	rm -rf bin demo-logs demo-logs-origin demo-logs-pebble.log
 
 # bench-logs compares `edgegate logs summary` with GoAccess on a 1 GiB
 # (BENCH_LOGS_SIZE) synthetic edge log (generated once into
