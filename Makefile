@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs example-certs
 
 all: build
 
@@ -72,3 +72,9 @@ bench-logs: build
 # the origin tier, the edges' client certificate) in configs/compose/certs.
 compose-certs:
 	$(GO) run ./internal/democerts -dir configs/compose/certs
+
+# example-certs regenerates the public example PKI that configs/origin.yaml
+# and configs/origin-edge.yaml name (configs/certs), so that every file in
+# configs/ passes edgegate check as shipped.
+example-certs:
+	$(GO) run ./internal/democerts -examples -dir configs/certs
