@@ -5,8 +5,8 @@ GO       ?= go
 BIN      := bin/edgegate
 PKGS     := ./...
 # System packages the tests start for real: redis-server (shared state), goaccess (log compatibility),
-# curl (the README's commands are run as written).
-SYSDEPS  := redis-server goaccess openssl curl
+# curl (the README's commands are run as written), chromium (the logs report is rendered in a browser).
+SYSDEPS  := redis-server goaccess openssl curl chromium
 # DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate help demo`), e.g. other ports.
 DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.

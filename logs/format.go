@@ -201,8 +201,8 @@ func WriteTable(w io.Writer, s *Summary) error {
 		fmt.Fprintf(t, "  per minute\t%s mean, %s peak at %s UTC\n", rate(s.RequestsPerMinute.Mean), rate(s.RequestsPerMinute.Peak),
 			s.RequestsPerMinute.PeakAt.Format("2006-01-02 15:04"))
 	}
-	fmt.Fprintf(t, "  hit ratio\t%s of requests, %s of bytes (%s hits, %s misses)\n", percent(s.HitRatio.Requests),
-		percent(s.HitRatio.Bytes), num(s.HitRatio.Hits), num(s.HitRatio.Misses))
+	fmt.Fprintf(t, "  hit ratio\t%s of requests, %s of bytes (%s, %s)\n", hitRatioText(s.HitRatio.Requests, s.HitRatio.Hits+s.HitRatio.Misses),
+		hitRatioText(s.HitRatio.Bytes, s.HitRatio.HitBytes+s.HitRatio.MissBytes), Quantity(s.HitRatio.Hits, "hit"), Quantity(s.HitRatio.Misses, "miss"))
 	t.Flush()
 
 	p("\nFINDINGS\n")
@@ -402,6 +402,30 @@ func spanText(d time.Duration) string {
 		return fmt.Sprintf("%.1f days", float64(d)/float64(day))
 	}
 	return d.String()
+}
+
+// Quantity is n and the noun, in the plural unless n is 1: "1 miss",
+// "2 misses", "1,024 requests".
+func Quantity(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	switch {
+	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"), strings.HasSuffix(noun, "ch"), strings.HasSuffix(noun, "sh"):
+		noun += "es"
+	default:
+		noun += "s"
+	}
+	return num(n) + " " + noun
+}
+
+// hitRatioText is a hit ratio for people: "n/a" when nothing cacheable was
+// requested (of which the ratio is 0 in JSON and CSV).
+func hitRatioText(r float64, cacheable int64) string {
+	if cacheable == 0 {
+		return "n/a"
+	}
+	return percent(r)
 }
 
 // rate formats a per-minute rate.

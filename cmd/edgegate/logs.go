@@ -116,7 +116,7 @@ func runLogsReport(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "edgegate logs report: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(e.stderr, "edgegate logs report: wrote %s (%d requests, %d findings)\n", *out, s.Requests, len(s.Findings))
+	fmt.Fprintf(e.stderr, "edgegate logs report: wrote %s (%s, %s)\n", *out, logs.Quantity(s.Requests, "request"), logs.Quantity(int64(len(s.Findings)), "finding"))
 	return code
 }
 
@@ -152,8 +152,8 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flagSet, lf *logs
 	}
 	var skipNote string
 	if len(skipped) > 0 {
-		skipNote = fmt.Sprintf("%d file(s) in the directories given were not read because their names do not look like logs "+
-			"(*.log, *.gz), e.g. %s; name a file explicitly to read it", len(skipped), skipped[0])
+		skipNote = fmt.Sprintf("%s in the directories given not read because their names do not look like logs "+
+			"(*.log, *.gz), e.g. %s; name a file explicitly to read it", logs.Quantity(int64(len(skipped)), "file"), skipped[0])
 		fmt.Fprintf(e.stderr, "edgegate %s: %s\n", name, skipNote)
 	}
 	an, err := logs.Analyze(ctx, sources, logs.Options{Filter: filter, Stdin: e.stdin})
@@ -168,8 +168,8 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flagSet, lf *logs
 	}
 	if n := an.Malformed(); n > 0 {
 		p := an.Problems()[0]
-		fmt.Fprintf(e.stderr, "edgegate %s: %d malformed line(s) counted and skipped; the first: %s:%d: %s\n",
-			name, n, p.File, p.Line, p.Message)
+		fmt.Fprintf(e.stderr, "edgegate %s: %s counted and skipped; the first: %s:%d: %s\n",
+			name, logs.Quantity(n, "malformed line"), p.File, p.Line, p.Message)
 	}
 	s := logs.Summarize(an, lf.top)
 	if skipNote != "" {
