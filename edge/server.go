@@ -106,7 +106,8 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 		}
 	}
 	if dir := cfg.Edge.Logs.Dir; dir != "" {
-		w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip})
+		w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip,
+			FlushInterval: cfg.Edge.Logs.FlushInterval.D()})
 		if err != nil {
 			return nil, fmt.Errorf("edge standard logs: %w", err)
 		}

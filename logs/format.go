@@ -404,6 +404,27 @@ func spanText(d time.Duration) string {
 	return d.String()
 }
 
+// liveWithin is how recent the newest line must be for FreshnessNote to
+// take the logs for live ones.
+const liveWithin = 15 * time.Minute
+
+// FreshnessNote says, for logs whose newest line is recent (an edge still
+// writing them), how old that line was at now, and that the last moments
+// may not have reached the files yet: the edge writes a line within
+// edge.logs.flush_interval of its request. It is empty for older logs.
+func FreshnessNote(s *Summary, now time.Time) string {
+	if s.TimeRange.Last == nil {
+		return ""
+	}
+	age := now.Sub(*s.TimeRange.Last)
+	if age < -time.Minute || age > liveWithin {
+		return ""
+	}
+	return fmt.Sprintf("the newest line is from %s UTC, %s before this summary; an edge writes each line within its "+
+		"edge.logs.flush_interval (1s by default) of the request, so requests of the last moments may be missing",
+		s.TimeRange.Last.Format("15:04:05"), max(age, 0).Round(time.Second))
+}
+
 // Quantity is n and the noun, in the plural unless n is 1: "1 miss",
 // "2 misses", "1,024 requests".
 func Quantity(n int64, noun string) string {

@@ -372,3 +372,20 @@ func TestPluralsAndEmptyRatio(t *testing.T) {
 		}
 	}
 }
+
+// On live logs the summary says how old the newest line is; on old ones
+// it says nothing.
+func TestFreshnessNote(t *testing.T) {
+	last := time.Date(2026, 11, 30, 9, 30, 4, 0, time.UTC)
+	s := &Summary{TimeRange: TimeRange{Last: &last}}
+	if got := FreshnessNote(s, last.Add(3*time.Second)); !strings.Contains(got, "09:30:04 UTC, 3s before this summary") ||
+		!strings.Contains(got, "edge.logs.flush_interval") {
+		t.Errorf("live: %q", got)
+	}
+	if got := FreshnessNote(s, last.Add(2*time.Hour)); got != "" {
+		t.Errorf("two hours old: %q", got)
+	}
+	if got := FreshnessNote(&Summary{}, last); got != "" {
+		t.Errorf("no timed line: %q", got)
+	}
+}
