@@ -215,7 +215,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.draining.Store(true)
 	grace := o.Timeouts.Shutdown.D()
-	s.log.Info().Dur("grace", grace).Msg("draining")
+	s.log.Info().Stringer("grace", grace).Msg("draining")
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	var drains sync.WaitGroup
 	for _, l := range s.listeners {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -180,6 +182,36 @@ func TestDemo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(logs, f)); err != nil {
 			t.Errorf("kept logs: %v", err)
 		}
+	}
+	// The operational log is JSON lines, its durations with their units
+	// (the origin tier's drain, certmagic's through its zap adapter).
+	ops, err := os.ReadFile(filepath.Join(logs, "demo.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drained, certmagic bool
+	for _, line := range strings.Split(strings.TrimSpace(string(ops)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("demo.log: %v: %s", err, line)
+		}
+		if m["message"] == "draining" {
+			drained = true
+			if m["grace"] != "5s" {
+				t.Errorf("demo.log: grace %#v, want \"5s\": %s", m["grace"], line)
+			}
+		}
+		if _, ok := m["logger"]; ok {
+			certmagic = true
+		}
+		for k, v := range m {
+			if f, ok := v.(float64); ok && f != math.Trunc(f) {
+				t.Errorf("demo.log: %s is a fraction with no unit: %s", k, line)
+			}
+		}
+	}
+	if !drained || !certmagic {
+		t.Errorf("demo.log lacks the origin tier's drain (%v) or certmagic's lines (%v):\n%s", drained, certmagic, ops)
 	}
 	files, _ := filepath.Glob(filepath.Join(logs, "edge", "*"))
 	var found bool
