@@ -469,3 +469,17 @@ distributions:
 		}
 	}
 }
+
+// The shipped binary links no testing package (the demo's Pebble runner
+// is not a test helper): go list -deps ./cmd/edgegate names no "testing".
+func TestBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || strings.HasSuffix(pkg, "/testpebble") {
+			t.Errorf("edgegate links %s", pkg)
+		}
+	}
+}
