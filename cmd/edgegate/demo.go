@@ -91,8 +91,8 @@ func demo(ctx context.Context, e *env, level string, o demoOptions) (err error) 
 		return fmt.Errorf("operational log: %w", err)
 	}
 	log, _ := newLogger(ops, level)
-	fmt.Fprintf(e.stdout, "Starting the edgegate demo: an ACME server, an origin tier over two apps and an edge on 127.0.0.1\n"+
-		"(operational log: %s) ...\n", opsFile)
+	fmt.Fprintf(e.stdout, "Starting the demo on 127.0.0.1 (an ACME server, an origin tier over two apps and an edge)...\n"+
+		"Its operational log: %s\n", opsFile)
 	defer func() {
 		// On a failure, what went wrong is in the operational log, which
 		// goes with the temporary directory unless the user kept it.

@@ -140,7 +140,7 @@ func TestDemo(t *testing.T) {
 	if stderr.String() != "" {
 		t.Errorf("the demo wrote to stderr while it ran:\n%s", stderr.String())
 	}
-	if !strings.HasPrefix(stdout.String(), "Starting the edgegate demo") || strings.Contains(stdout.String(), `"level"`) {
+	if !strings.HasPrefix(stdout.String(), "Starting the demo") || strings.Contains(stdout.String(), `"level"`) {
 		t.Errorf("the demo's output is not its friendly block:\n%s", stdout.String())
 	}
 	// The admin listener the block names answers with metrics that count
