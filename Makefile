@@ -17,9 +17,10 @@ BENCH_LOGS_SIZE ?= 1GiB
 all: build
 
 # A static binary (no libc), to copy to any Linux server of the same
-# architecture.
+# architecture. -buildvcs=auto stamps the VCS revision `edgegate version`
+# prints, even where GOFLAGS turns stamping off.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/edgegate
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/edgegate
 
 # deps installs what the tests need and a fresh machine lacks. A missing
 # dependency must fail the run, never skip a test, so this is not optional.
