@@ -151,7 +151,9 @@ func newFlags(e *env, name, args, examples string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), e: e, name: name, args: args, examples: examples,
 		required: map[string]bool{}, excluded: map[string]bool{}}
 	fs.SetOutput(e.stderr)
-	fs.Usage = func() {} // parseFlags prints it, to the right stream
+	// After parsing, Usage is for a usage error the command found itself
+	// (parseFlags prints -h's on stdout).
+	fs.Usage = func() { fs.printUsage(e.stderr) }
 	return fs
 }
 
@@ -212,7 +214,11 @@ func (fs *flagSet) printUsage(w io.Writer) {
 // command should stop: after -h (usage on stdout, 0) or a usage error
 // (the error and usage on stderr, 2).
 func parseFlags(fs *flagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {} // the flag package calls it on -h and on errors: printed below, each on its stream
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.printUsage(fs.e.stdout)
 			return exitOK, false
