@@ -82,6 +82,9 @@ func WriteCSV(w io.Writer, s *Summary) error {
 	row("time_range", "", "first", s.TimeRange.First)
 	row("time_range", "", "last", s.TimeRange.Last)
 	row("time_range", "", "seconds", s.TimeRange.Seconds)
+	if s.Freshness != "" {
+		row("time_range", "", "freshness", s.Freshness)
+	}
 	row("totals", "", "requests", s.Requests)
 	row("totals", "", "bytes_sent", s.BytesSent)
 	row("totals", "", "bytes_received", s.BytesReceived)
@@ -195,6 +198,9 @@ func WriteTable(w io.Writer, s *Summary) error {
 	if s.TimeRange.First != nil {
 		fmt.Fprintf(t, "  time range\t%s to %s UTC (%s)\n", s.TimeRange.First.Format("2006-01-02 15:04:05"),
 			s.TimeRange.Last.Format("2006-01-02 15:04:05"), spanText(time.Duration(s.TimeRange.Seconds)*time.Second))
+	}
+	if s.Freshness != "" {
+		fmt.Fprintf(t, "  newest line\t%s\n", s.Freshness)
 	}
 	fmt.Fprintf(t, "  requests\t%s, %s sent, %s received\n", num(s.Requests), bytesText(s.BytesSent), bytesText(s.BytesReceived))
 	if s.RequestsPerMinute.PeakAt != nil {
@@ -409,7 +415,7 @@ func spanText(d time.Duration) string {
 const liveWithin = 15 * time.Minute
 
 // FreshnessNote says, for logs whose newest line is recent (an edge still
-// writing them), how old that line was at now, and that the last moments
+// writing them), when that line is from and how old it was at now, and that the last moments
 // may not have reached the files yet: the edge writes a line within
 // edge.logs.flush_interval of its request. It is empty for older logs.
 func FreshnessNote(s *Summary, now time.Time) string {
@@ -420,8 +426,8 @@ func FreshnessNote(s *Summary, now time.Time) string {
 	if age < -time.Minute || age > liveWithin {
 		return ""
 	}
-	return fmt.Sprintf("the newest line is from %s UTC, %s before this summary; an edge writes each line within its "+
-		"edge.logs.flush_interval (1s by default) of the request, so requests of the last moments may be missing",
+	return fmt.Sprintf("%s UTC, %s before this summary; an edge writes each line within its "+
+		"edge.logs.flush_interval (1s by default) of the request, so the last moments may be missing",
 		s.TimeRange.Last.Format("15:04:05"), max(age, 0).Round(time.Second))
 }
 

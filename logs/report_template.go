@@ -192,6 +192,9 @@ td.bar{width:28%}
 {{- range .S.Input.UnreadSources}}
 <li>Could not read to its end: {{.}}</li>
 {{- end}}
+{{- if .S.Freshness}}
+<li>Newest line: {{.S.Freshness}}.</li>
+{{- end}}
 {{- range .S.Notes}}
 <li>{{.}}</li>
 {{- end}}

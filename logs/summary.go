@@ -49,6 +49,11 @@ type Summary struct {
 	Findings []Finding   `json:"findings"` // explanations in plain words
 	Timeline Timeline    `json:"timeline"` // the same counts per time bucket
 	Notes    []string    `json:"notes"`    // where numbers are approximate, and why
+	// Freshness, for live logs (the newest line recent), says how old
+	// the newest line was when the summary was made: lines reach the
+	// files up to the edge's edge.logs.flush_interval late. See
+	// FreshnessNote; absent for older logs.
+	Freshness string `json:"freshness,omitempty"`
 }
 
 // Input describes what was read.

@@ -378,7 +378,7 @@ func TestPluralsAndEmptyRatio(t *testing.T) {
 func TestFreshnessNote(t *testing.T) {
 	last := time.Date(2026, 11, 30, 9, 30, 4, 0, time.UTC)
 	s := &Summary{TimeRange: TimeRange{Last: &last}}
-	if got := FreshnessNote(s, last.Add(3*time.Second)); !strings.Contains(got, "09:30:04 UTC, 3s before this summary") ||
+	if got := FreshnessNote(s, last.Add(3*time.Second)); !strings.HasPrefix(got, "09:30:04 UTC, 3s before this summary") ||
 		!strings.Contains(got, "edge.logs.flush_interval") {
 		t.Errorf("live: %q", got)
 	}
@@ -387,5 +387,13 @@ func TestFreshnessNote(t *testing.T) {
 	}
 	if got := FreshnessNote(&Summary{}, last); got != "" {
 		t.Errorf("no timed line: %q", got)
+	}
+	s.Freshness = FreshnessNote(s, last.Add(3*time.Second))
+	var b bytes.Buffer
+	if err := WriteSummary(&b, s, FormatTable); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^  newest line +09:30:04 UTC, 3s before this summary`).MatchString(b.String()) {
+		t.Errorf("the table's overview does not give the newest line's age:\n%s", b.String())
 	}
 }

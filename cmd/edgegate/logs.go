@@ -175,9 +175,7 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flagSet, lf *logs
 	if skipNote != "" {
 		s.Notes = append(s.Notes, skipNote)
 	}
-	if note := logs.FreshnessNote(s, time.Now()); note != "" {
-		s.Notes = append(s.Notes, note)
-	}
+	s.Freshness = logs.FreshnessNote(s, time.Now())
 	return s, code
 }
 

@@ -200,7 +200,7 @@ distributions:
 	if code != exitOK || !strings.Contains(out, "1 hit") && !strings.Contains(out, "1 miss") {
 		t.Fatalf("summary after the stop: exit %d\n%s%s", code, out, errs)
 	}
-	if !regexp.MustCompile(`the newest line is from \d\d:\d\d:\d\d UTC, \d+s before this summary`).MatchString(strings.Join(strings.Fields(out), " ")) {
+	if !regexp.MustCompile(`(?m)^  newest line +\d\d:\d\d:\d\d UTC, \d+s before this summary`).MatchString(out) {
 		t.Errorf("no word of the newest line's age:\n%s", out)
 	}
 }
