@@ -138,18 +138,18 @@ func usage(w io.Writer) {
 // prints the problem and the same text on stderr.
 type flagSet struct {
 	*flag.FlagSet
-	e                  *env
-	name               string
-	args               string // the positional arguments, for the Usage line
-	examples           string
-	required, excluded map[string]bool
+	e        *env
+	name     string
+	args     string // the positional arguments, for the Usage line
+	examples string
+	required map[string]bool
 }
 
 // newFlags makes a command's flag set; args names its positional arguments
 // (may be empty), examples are indented lines ending in a newline.
 func newFlags(e *env, name, args, examples string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), e: e, name: name, args: args, examples: examples,
-		required: map[string]bool{}, excluded: map[string]bool{}}
+		required: map[string]bool{}}
 	fs.SetOutput(e.stderr)
 	// After parsing, Usage is for a usage error the command found itself
 	// (parseFlags prints -h's on stdout).

@@ -113,6 +113,11 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
+	for _, args := range [][]string{{"help", "logs"}, {"logs", "-h"}, {"logs", "help"}} {
+		if code, stdout, stderr := runCmd(t, args...); code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: edgegate logs summary") {
+			t.Errorf("edgegate %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
 	if code, stdout, stderr := runCmd(t, "help", "frobnicate"); code != exitUsage || stdout != "" || !strings.Contains(stderr, "unknown command") {
 		t.Errorf("help frobnicate: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
