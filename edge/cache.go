@@ -16,6 +16,7 @@ import (
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // cachePolicy maps a behavior's cache policy to the cache package's.
@@ -48,8 +49,8 @@ type edgeCache struct {
 	redis redis.UniversalClient
 }
 
-func (s *Server) newCache() (*edgeCache, error) {
-	cs := s.cfg.Edge.Cache
+func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
+	cs := cfg.Edge.Cache
 	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: int64(cs.Memory)})
 	if err != nil {
 		return nil, fmt.Errorf("edge cache memory tier: %w", err)
@@ -60,10 +61,10 @@ func (s *Server) newCache() (*edgeCache, error) {
 		if ec.redis, err = redisstore.ParseURL(cs.Redis); err != nil {
 			return nil, fmt.Errorf("edge cache redis %s: %w", cs.Redis, err)
 		}
-		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: s.log})
+		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: log})
 	}
-	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: s.cfg.Edge.Location, Logger: s.log})
-	ec.c = cache.New(store, cache.Options{Logger: s.log, Invalidator: ec.inv})
+	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: cfg.Edge.Location, Logger: log})
+	ec.c = cache.New(store, cache.Options{Logger: log, Invalidator: ec.inv})
 	return ec, nil
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -209,7 +211,18 @@ func demo(ctx context.Context, e *env, level string, o demoOptions) (err error) 
 	}()
 	originAddr := osrv.Addrs()[0].String()
 
-	// 5. The edge, with its certificate from Pebble over ACME.
+	// 5. The edge, with its certificate from Pebble over ACME, and its
+	// admin listener with the README's token ($EDGEGATE_ADMIN_TOKEN) or a
+	// new one, which the block below prints.
+	token, tokenText := os.Getenv("EDGEGATE_ADMIN_TOKEN"), "$EDGEGATE_ADMIN_TOKEN"
+	if token == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		token = hex.EncodeToString(b)
+		tokenText = token + " (export EDGEGATE_ADMIN_TOKEN=" + token + " for the README's examples)"
+	}
 	edgeText := fmt.Sprintf(`edge:
   location: DEMO1
   listen: {http: %q, https: %q}
@@ -224,7 +237,7 @@ func demo(ctx context.Context, e *env, level string, o demoOptions) (err error) 
       tls_port: %d
     storage: %q
   logs: {dir: %q, rotate: 1h}
-  admin: {listen: %q}
+  admin: {listen: %q, token: %q}
 distributions:
   - aliases: [%s]
     viewer_protocol_policy: redirect-to-https
@@ -235,7 +248,7 @@ distributions:
         trusted_ca: %q
     default_behavior: {target: origin-tier}
 `, o.httpAddr, o.httpsAddr, dnsAddr, pebble.Directory, pebble.APIRoots, hp, tp,
-		"file://"+filepath.Join(state, "certificates"), filepath.Join(logsDir, "edge"), o.adminAddr, demoName,
+		"file://"+filepath.Join(state, "certificates"), filepath.Join(logsDir, "edge"), o.adminAddr, token, demoName,
 		originAddr, caFile)
 	cfg, err := edge.ParseConfig("demo edge config", []byte(edgeText))
 	if err != nil {
@@ -267,11 +280,11 @@ for %[5]s issued by it over ACME, and an origin-tier load balancer over two apps
 Try:
   curl --resolve %[5]s:%[1]s:%[6]s --cacert %[2]s https://%[5]s:%[1]s/hello
   curl -i --resolve %[5]s:%[3]s:%[6]s http://%[5]s:%[3]s/hello     # redirects to HTTPS
-Admin listener (metrics, invalidations): http://%[7]s/metrics
+Admin listener (metrics, invalidations): http://%[7]s/metrics, bearer token %[10]s
 Logs (%[8]s): %[4]s
   edgegate logs summary %[9]s
 Press Ctrl-C to stop.
-`, httpsPort, pebble.IssuerRoots, httpPort, logsDir, demoName, edgeIP, o.adminAddr, keep, filepath.Join(logsDir, "edge"))
+`, httpsPort, pebble.IssuerRoots, httpPort, logsDir, demoName, edgeIP, o.adminAddr, keep, filepath.Join(logsDir, "edge"), tokenText)
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "demo: stopping")
 	log.Info().Msg("demo: stopping")

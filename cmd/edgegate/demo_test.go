@@ -127,6 +127,7 @@ func TestDemo(t *testing.T) {
 	ports := demoPorts(t)
 	logs := filepath.Join(t.TempDir(), "demo-logs")
 	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv("EDGEGATE_ADMIN_TOKEN", "demo-test-token")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr demoBuffer
@@ -164,6 +165,27 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(string(body), `edgegate_edge_requests_total{`) || !strings.Contains(string(body), `result_type="Miss"`) {
 		t.Errorf("GET %s: no Miss counted:\n%s", metrics, body)
+	}
+	// Invalidations, as the README posts them: with the token from
+	// $EDGEGATE_ADMIN_TOKEN, and refused without.
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{{"", false}, {"demo-test-token", true}} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ports[2]+"/invalidations", strings.NewReader(`{"paths": ["/*"]}`))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if (resp.StatusCode < 300) != tc.ok {
+			t.Errorf("POST /invalidations with token %q: %s %s", tc.token, resp.Status, b)
+		}
 	}
 
 	cancel()
@@ -270,6 +292,9 @@ func TestDemoCopiedBinary(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 	m := waitCurlLine(t, &out, func() bool { return len(waited) > 0 })
 	curlAsPrinted(t, m)
+	if !regexp.MustCompile(`bearer token [0-9a-f]{32} \(export EDGEGATE_ADMIN_TOKEN=`).MatchString(out.String()) {
+		t.Errorf("no admin token of its own in the demo's block:\n%s", out.String())
+	}
 	if curl, err := exec.LookPath("/usr/bin/curl"); err == nil {
 		// And with curl itself, as printed.
 		args := strings.Fields(strings.TrimPrefix(m[0], "curl "))

@@ -18,6 +18,8 @@ func runOrigin(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	sigs := catchOperatorSignals()
+	defer sigs.stop()
 	log, err := newLogger(e.stderr, *level)
 	if err != nil {
 		return usageError(e, fs, "origin", err.Error())
@@ -36,6 +38,8 @@ func runOrigin(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailure
 	}
+	srv.SetConfigPath(*config)
+	sigs.handle(ctx, log, srv)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "edgegate origin: %v\n", err)
 		return exitFailure
