@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,9 +29,15 @@ type Options struct {
 	// FetchTimeout bounds one collapsed origin fetch, body included;
 	// default 60s.
 	FetchTimeout time.Duration
-	// MaxObjectSize is the largest body stored; larger ones are streamed
-	// through unstored. Default 64 MiB.
+	// MaxObjectSize, when set, caps every policy's MaxObjectSize: larger
+	// bodies are streamed through unstored.
 	MaxObjectSize int64
+	// InlineSize is the largest body read into memory before it is stored
+	// (and then stored in every tier that takes it); a larger one is
+	// streamed into the store's streaming tier (disk) while viewers read
+	// along. Default 1 MiB with a streaming tier; without one, the largest
+	// entry the store takes (ObjectLimiter), else 64 MiB.
+	InlineSize int64
 	// KeepStale is how long an expired entry that has a validator stays
 	// stored, to be revalidated with a conditional request. Default 1h.
 	KeepStale time.Duration
@@ -45,6 +52,10 @@ type Cache struct {
 	store Store
 	o     Options
 	group Group[*fetchResult]
+	// fills are large bodies being written, by store key: a viewer who
+	// asks meanwhile reads along instead of fetching again.
+	fills   sync.Map
+	filling sync.WaitGroup
 }
 
 // New builds a Cache over a store (typically a Tiered).
@@ -55,8 +66,8 @@ func New(store Store, o Options) *Cache {
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = 60 * time.Second
 	}
-	if o.MaxObjectSize <= 0 {
-		o.MaxObjectSize = 64 << 20
+	if o.InlineSize <= 0 {
+		o.InlineSize = inlineSize(store)
 	}
 	if o.KeepStale <= 0 {
 		o.KeepStale = time.Hour
@@ -66,7 +77,7 @@ func New(store Store, o Options) *Cache {
 	}
 	c := &Cache{store: store, o: o}
 	c.group.Timeout = o.FetchTimeout
-	o.Invalidator.addHook(c.purgeMemory)
+	o.Invalidator.addHook(c.purge)
 	return c
 }
 
@@ -80,7 +91,10 @@ func (c *Cache) Invalidate(ctx context.Context, patterns []string) (Invalidation
 }
 
 // Wait blocks until background refreshes and fetches have finished.
-func (c *Cache) Wait() { c.group.Wait() }
+func (c *Cache) Wait() {
+	c.group.Wait()
+	c.filling.Wait()
+}
 
 // Outcome is how a request was answered.
 type Outcome int
@@ -125,6 +139,11 @@ type Response struct {
 	Stream io.ReadCloser
 	// Entry is the cached entry the response came from, if any.
 	Entry *Entry
+	// Stored reports, on a Miss or Pass, whether the origin's response was
+	// stored (RFC 9211 "stored"); Detail says why not when it was not
+	// (RFC 9211 "detail": too-large, no-store, private, ...).
+	Stored bool
+	Detail string
 }
 
 // fetchResult is what one collapsed fetch yields: an entry every waiter can
@@ -134,6 +153,14 @@ type fetchResult struct {
 	outcome Outcome
 	stream  *http.Response
 	claimed atomic.Bool
+	// timer closes an unclaimed stream after claimWindow; stopped when
+	// claimed, so a claimed response is not kept alive by it.
+	timer *time.Timer
+	// fill is a large body being stored that every waiter reads along.
+	fill *fill
+	// stored and detail feed Response.Stored and Response.Detail.
+	stored bool
+	detail string
 }
 
 // claimWindow is how long an unstorable response waits for a waiter to
@@ -182,17 +209,28 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		}
 	}
 	oreq := originReq()
+	if f, ok := c.fills.Load(skey); ok {
+		if resp, err := c.respondFill(f.(*fill), r); err == nil {
+			return resp, nil
+		}
+	}
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
 		return c.fetch(fctx, p, oreq, e, key, origin)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if res.entry != nil {
-		return c.respond(res.entry, r, res.outcome), nil
+	if res.fill != nil {
+		if resp, err := c.respondFill(res.fill, r); err == nil {
+			return resp, nil
+		}
+		return c.afterFill(ctx, r, p, origin)
 	}
-	if res.claimed.CompareAndSwap(false, true) {
-		return c.pass(res.stream, r), nil
+	if res.entry != nil {
+		return c.respondFetched(res, r), nil
+	}
+	if res.claim() {
+		return c.pass(res, r), nil
 	}
 	// Someone else streams the shared fetch's unstorable response (it may
 	// be personal): fetch our own copy, uncollapsed.
@@ -202,27 +240,79 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	if err != nil {
 		return nil, err
 	}
-	if res.entry != nil {
-		return c.respond(res.entry, r, res.outcome), nil
+	if res.fill != nil {
+		if resp, err := c.respondFill(res.fill, r); err == nil {
+			return resp, nil
+		}
+		return c.afterFill(ctx, r, p, origin)
 	}
-	res.claimed.Store(true)
-	return c.pass(res.stream, r), nil
+	if res.entry != nil {
+		return c.respondFetched(res, r), nil
+	}
+	res.claim()
+	return c.pass(res, r), nil
 }
 
 func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
+	if e.Content != nil {
+		resp, err := c.respondContent(e, r, o)
+		if err == nil {
+			return resp
+		}
+		// The file went between lookup and now (evicted or replaced): a
+		// rare race, answered as an error the viewer may retry.
+		c.o.Logger.Warn().Err(err).Str("path", e.Path).Msg("cache: stored body vanished")
+		return &Response{Outcome: o, Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"1"}}}
+	}
 	status, h, body := Respond(e, r, c.o.Now())
 	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
 }
 
+// respondFetched answers from a fetch that yielded an entry.
+func (c *Cache) respondFetched(res *fetchResult, r *http.Request) *Response {
+	resp := c.respond(res.entry, r, res.outcome)
+	resp.Stored, resp.Detail = res.stored, res.detail
+	return resp
+}
+
+// respondFill answers a viewer reading along a fill.
+func (c *Cache) respondFill(f *fill, r *http.Request) (*Response, error) {
+	resp, err := c.respondContent(f.entry, r, Miss)
+	if err != nil {
+		return nil, err
+	}
+	resp.Stored = true
+	return resp, nil
+}
+
+// afterFill answers a viewer who came as a fill finished: the entry is in
+// the store by now (or the fill failed and this fetches again).
+func (c *Cache) afterFill(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
+	return c.Do(ctx, r, p, origin)
+}
+
+// claim takes an unstorable response for one waiter, stopping the timer
+// that would otherwise close it (and keep it alive until then).
+func (res *fetchResult) claim() bool {
+	if !res.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	if res.timer != nil {
+		res.timer.Stop()
+	}
+	return true
+}
+
 // pass hands over an unstorable origin response; a HEAD viewer (whose miss
 // was fetched with GET) gets no body.
-func (c *Cache) pass(resp *http.Response, r *http.Request) *Response {
+func (c *Cache) pass(res *fetchResult, r *http.Request) *Response {
+	resp := res.stream
 	body := resp.Body
 	if r.Method == http.MethodHead {
 		body.Close()
 		body = http.NoBody
 	}
-	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body}
+	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body, Detail: res.detail}
 }
 
 // lookup finds the entry for a request, following a Vary index, and drops
@@ -300,22 +390,29 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 		return &fetchResult{entry: stale, outcome: StaleHit}, nil
 	}
 	d := p.Decide(req, resp.StatusCode, resp.Header, respTime)
+	detail := detailFor(d.Reason)
 	if d.Store {
-		body, complete, err := readBody(resp, c.o.MaxObjectSize)
+		sr := storeRequest{key: key, oreq: oreq, req: req, resp: resp, d: d, reqTime: reqTime, respTime: respTime, limit: c.maxObjectSize(p)}
+		res, err := c.storeBody(fctx, octx, &sr)
 		if err != nil {
 			drain(resp.Body)
-			return nil, fmt.Errorf("origin fetch: read body: %w", err) // a partial body is never stored
+			return nil, err // a partial body is never stored
 		}
-		if complete {
-			drain(resp.Body)
-			e := NewEntry(resp.StatusCode, resp.Header, body, d, req.URL.Path, reqTime, respTime)
-			c.put(octx, key, oreq, e)
-			return &fetchResult{entry: e, outcome: Miss}, nil
+		if res != nil {
+			if res.fill != nil {
+				detached = true // the fill ends the exchange when the body is in
+				stop()
+				go res.fill.run(octx, resp.Body, sr.prefix, ocancel, c.o.FetchTimeout, sr.limit)
+			} else {
+				drain(resp.Body)
+			}
+			return res, nil
 		}
+		detail = "too-large"
 		resp.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		}{io.MultiReader(bytes.NewReader(sr.prefix), resp.Body), resp.Body}
 	}
 	// Unstorable: hand the live response to one waiter.
 	if !stop() {
@@ -324,8 +421,8 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 	}
 	detached = true
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: ocancel}
-	res := &fetchResult{stream: resp, outcome: Pass}
-	time.AfterFunc(claimWindow, func() {
+	res := &fetchResult{stream: resp, outcome: Pass, detail: detail}
+	res.timer = time.AfterFunc(claimWindow, func() {
 		if res.claimed.CompareAndSwap(false, true) {
 			resp.Body.Close()
 		}
@@ -334,57 +431,47 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 }
 
 // put stores an entry under its key, or under its variant key with a Vary
-// index at the primary key.
-func (c *Cache) put(ctx context.Context, key string, oreq *http.Request, e *Entry) {
+// index at the primary key, and reports whether some tier stored it and,
+// if not, why (an RFC 9211 detail).
+func (c *Cache) put(ctx context.Context, key string, oreq *http.Request, e *Entry) (stored bool, detail string) {
 	ttl := e.StorageTTL(c.o.Now(), c.o.KeepStale)
 	if ttl <= 0 {
-		return
+		return false, "no-freshness"
 	}
-	if len(e.VaryFields) > 0 {
-		idx := &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
-			Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl}
-		c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
-		key = VaryKey(key, e.VaryFields, oreq.Header)
-	}
-	if err := c.store.Set(ctx, key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
-		c.logStoreErr(err, "set")
-	}
-}
-
-// purgeMemory drops from the memory tier the entries an invalidation covers,
-// in the background; it only frees memory early, since lookups check
-// invalidations anyway.
-func (c *Cache) purgeMemory(inv Invalidation) {
-	var m *Memory
-	switch s := c.store.(type) {
-	case *Memory:
-		m = s
-	case *Tiered:
-		m = s.Local()
+	key = c.putVaryIndex(ctx, key, oreq, e, ttl)
+	err := c.store.Set(ctx, key, e, ttl)
+	switch {
+	case err == nil:
+		return true, ""
+	case errors.Is(err, ErrTooLarge):
+		return false, "too-large"
 	default:
-		return
+		c.logStoreErr(err, "set")
+		return false, "store-error"
 	}
-	go m.DeleteFunc(func(_ string, e *Entry) bool { return c.o.Invalidator.Covers(inv, e.Path, e.RequestTime) })
 }
 
-// readBody reads up to limit bytes. complete is false when the body is
-// larger (what was read is returned so the caller can stream the rest); an
-// error, or fewer bytes than Content-Length promised, is an error.
-func readBody(resp *http.Response, limit int64) (body []byte, complete bool, err error) {
-	if resp.ContentLength > limit {
-		return nil, false, nil
+// putVaryIndex writes the Vary index for an entry that has Vary and
+// returns the key the entry itself goes to.
+func (c *Cache) putVaryIndex(ctx context.Context, key string, oreq *http.Request, e *Entry, ttl time.Duration) string {
+	if len(e.VaryFields) == 0 {
+		return key
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, false, err
+	idx := &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
+		Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl}
+	c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
+	return VaryKey(key, e.VaryFields, oreq.Header)
+}
+
+// purge drops the entries an invalidation covers from the tiers that can
+// (Purger), in the background; it only frees space early, since lookups
+// check invalidations anyway.
+func (c *Cache) purge(inv Invalidation) {
+	p, ok := c.store.(Purger)
+	if !ok {
+		return
 	}
-	if int64(len(body)) > limit {
-		return body, false, nil
-	}
-	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
-		return nil, false, fmt.Errorf("got %d of %d bytes: %w", len(body), resp.ContentLength, io.ErrUnexpectedEOF)
-	}
-	return body, true, nil
+	go p.DeleteFunc(func(_ string, e *Entry) bool { return c.o.Invalidator.Covers(inv, e.Path, e.RequestTime) })
 }
 
 func drain(b io.ReadCloser) {

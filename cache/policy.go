@@ -25,6 +25,9 @@ type Policy struct {
 	// CacheOPTIONS caches OPTIONS responses (under their own key) besides
 	// GET and HEAD, like CloudFront's "GET, HEAD, OPTIONS" cached methods.
 	CacheOPTIONS bool
+	// MaxObjectSize is the largest body stored (DefaultMaxObjectSize when
+	// zero); a larger one is streamed to the viewer unstored.
+	MaxObjectSize int64
 }
 
 // KeyPolicy names the query strings, headers and cookies in the cache key.

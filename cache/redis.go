@@ -168,7 +168,7 @@ func (s *Redis) Set(ctx context.Context, key string, e *Entry, ttl time.Duration
 	if ttl <= 0 {
 		return nil
 	}
-	if int64(len(e.Body)) > s.o.MaxObjectSize {
+	if e.Content != nil || int64(len(e.Body)) > s.o.MaxObjectSize {
 		return fmt.Errorf("redis cache set: body of %d bytes over %d: %w", len(e.Body), s.o.MaxObjectSize, ErrTooLarge)
 	}
 	obj := s.objectKey(key)
@@ -213,6 +213,9 @@ func (s *Redis) dropChunks(ctx context.Context, obj string, oldMeta []byte) {
 	}
 	_ = s.rdb.Unlink(ctx, keys...).Err() // best effort: they expire anyway
 }
+
+// MaxObjectSize is the largest body Set keeps (ObjectLimiter).
+func (s *Redis) MaxObjectSize() int64 { return s.o.MaxObjectSize }
 
 // Delete removes key and its chunks.
 func (s *Redis) Delete(ctx context.Context, key string) error {

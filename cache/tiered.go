@@ -3,153 +3,371 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
+// Tier is one level of a Tiered store.
+type Tier struct {
+	// Name is used in logs ("memory", "disk", "redis").
+	Name string
+	// Store holds the level's entries.
+	Store Store
+	// Remote marks a tier across the network (Redis): each call is bounded
+	// by TieredOptions.Budget, and after a failure the tier is skipped by a
+	// circuit breaker until a probe finds it answering again.
+	Remote bool
+}
+
 // TieredOptions configures a Tiered store.
 type TieredOptions struct {
-	// Logger receives the remote tier's outages and recoveries.
+	// Logger receives remote tiers' outages and recoveries.
 	Logger zerolog.Logger
-	// RemoteTimeout bounds each remote call, so a black-holed Redis costs a
-	// request at most this much; default 500ms.
-	RemoteTimeout time.Duration
-	// RetryInterval is how long the remote tier is skipped after a failure
-	// before one request probes it again; default 1s.
+	// Budget bounds each call to a remote tier, so a hung Redis costs a
+	// viewer at most this much; default 50ms.
+	Budget time.Duration
+	// RetryInterval is how long a failed remote tier is skipped before one
+	// request probes it again; default 1s.
 	RetryInterval time.Duration
+	// PromoteMinHits is how many lower-tier hits an object larger than
+	// PromoteSmall needs before it is copied into the tiers above; default 2.
+	// Small objects are promoted on their first lower-tier hit.
+	PromoteMinHits int
+	// PromoteSmall is the size below which a lower-tier hit is promoted at
+	// once; default 64 KiB.
+	PromoteSmall int64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// Tiered is the memory tier in front of a shared remote tier (Redis). A
-// remote failure never reaches the caller: the store logs it, carries on
-// memory-only, and lets one request at a time probe the remote again every
-// RetryInterval until it answers, after which it is used again.
+// Tiered is an ordered list of tiers (memory → disk → Redis, any subset),
+// itself a Store. Get looks in each tier in turn and promotes a lower-tier
+// hit into the tiers above it by size and frequency; Set writes every tier
+// that takes the entry; Delete deletes everywhere. A remote tier's failure
+// never reaches the caller: it is bounded by the budget, logged, and the
+// tier is skipped until it answers again.
+//
+// Tiered has the capabilities some of its tiers have: Purger and Sizer over
+// those that implement them, StreamStore through the first streaming tier.
 type Tiered struct {
-	local  *Memory
-	remote Store
+	levels []*level
 	o      TieredOptions
+	freq   freqSketch
+	// promoting bounds background promotions into slow tiers.
+	promoting chan struct{}
+}
 
+// level is a tier and, for a remote one, its circuit breaker.
+type level struct {
+	Tier
 	down    atomic.Bool
 	probing atomic.Bool
 	retryAt atomic.Int64
 }
 
-// NewTiered combines a memory tier and a remote tier (nil for memory only).
-func NewTiered(local *Memory, remote Store, o TieredOptions) *Tiered {
-	if o.RemoteTimeout <= 0 {
-		o.RemoteTimeout = 500 * time.Millisecond
+// errSkipped is a remote tier's call not made because its breaker is open.
+var errSkipped = errors.New("cache: remote tier skipped while down")
+
+// NewTiered builds a Tiered store over tiers, fastest first.
+func NewTiered(o TieredOptions, tiers ...Tier) *Tiered {
+	if o.Budget <= 0 {
+		o.Budget = 50 * time.Millisecond
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = time.Second
 	}
+	if o.PromoteMinHits <= 0 {
+		o.PromoteMinHits = 2
+	}
+	if o.PromoteSmall <= 0 {
+		o.PromoteSmall = 64 << 10
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Tiered{local: local, remote: remote, o: o}
+	t := &Tiered{o: o, promoting: make(chan struct{}, 4)}
+	t.freq.init()
+	for _, tr := range tiers {
+		if tr.Store != nil {
+			t.levels = append(t.levels, &level{Tier: tr})
+		}
+	}
+	return t
 }
 
-// Local is the memory tier.
-func (t *Tiered) Local() *Memory { return t.local }
+// Tier returns the store of the named tier, or nil.
+func (t *Tiered) Tier(name string) Store {
+	for _, l := range t.levels {
+		if l.Name == name {
+			return l.Store
+		}
+	}
+	return nil
+}
 
-// RemoteUp reports whether the remote tier is currently in use.
-func (t *Tiered) RemoteUp() bool { return t.remote != nil && !t.down.Load() }
+// RemoteUp reports whether every remote tier is in use (not skipped by its
+// circuit breaker), and false when there is none.
+func (t *Tiered) RemoteUp() bool {
+	n := 0
+	for _, l := range t.levels {
+		if l.Remote {
+			n++
+			if l.down.Load() {
+				return false
+			}
+		}
+	}
+	return n > 0
+}
 
-// Get looks in memory, then in the remote tier, copying a remote hit into
-// memory for the rest of its remote lifetime.
+// Get looks in each tier in turn. A hit in a lower tier is copied into the
+// tiers above it when it is small or has been asked for PromoteMinHits
+// times (a scan of one-hit objects does not wash out the upper tiers).
 func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
-	if e, err := t.local.Get(ctx, key); err == nil {
-		return e, nil
-	}
-	if !t.useRemote() {
-		return nil, ErrNotFound
-	}
-	rctx, cancel := context.WithTimeout(ctx, t.o.RemoteTimeout)
-	defer cancel()
-	e, err := t.remote.Get(rctx, key)
-	switch {
-	case err == nil:
-		t.remoteOK()
-		if ttl := e.Expires.Sub(t.o.Now()); ttl > 0 {
-			_ = t.local.Set(ctx, key, e, ttl)
+	for i, l := range t.levels {
+		var e *Entry
+		err := t.call(ctx, l, "get", func(ctx context.Context) (err error) {
+			e, err = l.Store.Get(ctx, key)
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if i > 0 {
+			t.promote(ctx, key, e, i)
 		}
 		return e, nil
-	case errors.Is(err, ErrNotFound):
-		t.remoteOK()
-		return nil, ErrNotFound
-	case ctx.Err() != nil:
-		t.probing.Store(false)
-		return nil, ctx.Err() // the caller went away; not the remote's fault
-	default:
-		t.remoteFailed(err)
-		return nil, ErrNotFound
+	}
+	return nil, ErrNotFound
+}
+
+// promote copies e from level i into the levels above it. Only entries with
+// their body in memory move up (a disk tier's large Content stays there);
+// a write into a tier that blocks (disk) runs in the background, bounded.
+func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
+	if e.Content != nil {
+		return
+	}
+	if size := int64(e.Size()); size > t.o.PromoteSmall && t.freq.add(key) < t.o.PromoteMinHits {
+		return
+	}
+	ttl := e.Expires.Sub(t.o.Now())
+	if ttl <= 0 {
+		return
+	}
+	for _, l := range t.levels[:from] {
+		if _, ok := l.Store.(*Memory); ok || l.Remote {
+			_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) })
+			continue
+		}
+		select {
+		case t.promoting <- struct{}{}:
+			go func() {
+				defer func() { <-t.promoting }()
+				_ = l.Store.Set(context.WithoutCancel(ctx), key, e, ttl)
+			}()
+		default: // busy: the next hit promotes it
+		}
 	}
 }
 
-// Set stores in memory and in the remote tier; neither failure is returned
-// (an object too large for a tier is simply not kept there).
+// Set stores e in every tier that takes it. It returns nil when at least
+// one tier stored it, else an error (wrapping ErrTooLarge when every tier
+// refused it for its size).
 func (t *Tiered) Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error {
-	_ = t.local.Set(ctx, key, e, ttl)
-	if !t.useRemote() {
+	stored, tooLarge := 0, 0
+	var last error
+	for _, l := range t.levels {
+		err := t.call(ctx, l, "set", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) })
+		switch {
+		case err == nil:
+			stored++
+		case errors.Is(err, ErrTooLarge):
+			tooLarge++
+			last = err
+		default:
+			last = err
+		}
+	}
+	if stored > 0 || len(t.levels) == 0 {
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, t.o.RemoteTimeout)
-	defer cancel()
-	switch err := t.remote.Set(rctx, key, e, ttl); {
-	case err == nil, errors.Is(err, ErrTooLarge):
-		t.remoteOK()
-	case ctx.Err() != nil:
-		t.probing.Store(false)
-	default:
-		t.remoteFailed(err)
+	if tooLarge == len(t.levels) {
+		return fmt.Errorf("cache: no tier takes %d bytes: %w", e.BodySize(), ErrTooLarge)
 	}
-	return nil
+	return fmt.Errorf("cache: stored in no tier: %w", last)
 }
 
-// Delete removes key from both tiers; a remote failure is logged only.
+// Delete removes key from every tier; a remote failure is logged only.
 func (t *Tiered) Delete(ctx context.Context, key string) error {
-	_ = t.local.Delete(ctx, key)
-	if !t.useRemote() {
-		return nil
+	for _, l := range t.levels {
+		_ = t.call(ctx, l, "delete", func(ctx context.Context) error { return l.Store.Delete(ctx, key) })
 	}
-	rctx, cancel := context.WithTimeout(ctx, t.o.RemoteTimeout)
-	defer cancel()
-	if err := t.remote.Delete(rctx, key); err != nil && ctx.Err() == nil {
-		t.remoteFailed(err)
-		return nil
-	}
-	t.remoteOK()
 	return nil
 }
 
-// useRemote says whether this call may use the remote tier: always while it
-// is up; while it is down, only one caller per RetryInterval, as a probe.
-func (t *Tiered) useRemote() bool {
-	if t.remote == nil {
-		return false
+// DeleteFunc purges the tiers that can (Purger) and are local.
+func (t *Tiered) DeleteFunc(match func(key string, e *Entry) bool) int {
+	n := 0
+	for _, l := range t.levels {
+		if p, ok := l.Store.(Purger); ok && !l.Remote {
+			n += p.DeleteFunc(match)
+		}
 	}
-	if !t.down.Load() {
+	return n
+}
+
+// Usage sums the tiers that report it (Sizer).
+func (t *Tiered) Usage() (bytes int64, entries int) {
+	for _, l := range t.levels {
+		if s, ok := l.Store.(Sizer); ok {
+			b, n := s.Usage()
+			bytes += b
+			entries += n
+		}
+	}
+	return bytes, entries
+}
+
+// MaxObjectSize is the largest in-memory entry some tier takes: unbounded
+// (-1) when a tier has no limit.
+func (t *Tiered) MaxObjectSize() int64 {
+	var m int64
+	for _, l := range t.levels {
+		lim, ok := l.Store.(ObjectLimiter)
+		if !ok {
+			return -1
+		}
+		m = max(m, lim.MaxObjectSize())
+	}
+	return m
+}
+
+// Create streams into the first tier that can (StreamStore).
+func (t *Tiered) Create(ctx context.Context, key string, e *Entry, ttl time.Duration) (BodyWriter, error) {
+	for _, l := range t.levels {
+		if s, ok := l.Store.(StreamStore); ok && !l.Remote {
+			return s.Create(ctx, key, e, ttl)
+		}
+	}
+	return nil, fmt.Errorf("cache: no tier takes a streamed body: %w", ErrTooLarge)
+}
+
+// CanStream reports whether some tier takes streamed bodies.
+func (t *Tiered) CanStream() bool {
+	for _, l := range t.levels {
+		if _, ok := l.Store.(StreamStore); ok && !l.Remote {
+			return true
+		}
+	}
+	return false
+}
+
+// call runs op on a tier. A local tier is called directly. A remote one is
+// skipped while its breaker is open; otherwise op runs with a deadline of
+// Budget and the caller waits no longer than that even if the client does
+// not honour its context (a SIGSTOPped Redis accepts connections and never
+// answers).
+func (t *Tiered) call(ctx context.Context, l *level, what string, op func(context.Context) error) error {
+	if !l.Remote {
+		return op(ctx)
+	}
+	if !t.allow(l) {
+		return errSkipped
+	}
+	cctx, cancel := context.WithTimeout(ctx, t.o.Budget)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- op(cctx)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-cctx.Done():
+		err = fmt.Errorf("%s tier %s: no answer within %s: %w", l.Name, what, t.o.Budget, context.DeadlineExceeded)
+	}
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, ErrTooLarge):
+		t.ok(l)
+	case ctx.Err() != nil:
+		l.probing.Store(false) // the caller went away; not the tier's fault
+	default:
+		t.failed(l, err)
+	}
+	return err
+}
+
+// allow says whether this call may use a remote tier: always while it is
+// up; while it is down, one caller per RetryInterval, as a probe.
+func (t *Tiered) allow(l *level) bool {
+	if !l.down.Load() {
 		return true
 	}
-	if t.o.Now().UnixNano() < t.retryAt.Load() {
+	if t.o.Now().UnixNano() < l.retryAt.Load() {
 		return false
 	}
-	return t.probing.CompareAndSwap(false, true)
+	return l.probing.CompareAndSwap(false, true)
 }
 
-func (t *Tiered) remoteOK() {
-	if t.down.CompareAndSwap(true, false) {
-		t.o.Logger.Info().Msg("cache: remote tier answers again; using it")
+func (t *Tiered) ok(l *level) {
+	if l.down.CompareAndSwap(true, false) {
+		t.o.Logger.Info().Str("tier", l.Name).Msg("cache: remote tier answers again; using it")
 	}
-	t.probing.Store(false)
+	l.probing.Store(false)
 }
 
-func (t *Tiered) remoteFailed(err error) {
-	t.retryAt.Store(t.o.Now().Add(t.o.RetryInterval).UnixNano())
-	if t.down.CompareAndSwap(false, true) {
-		t.o.Logger.Warn().Err(err).Msg("cache: remote tier failed; serving from memory only")
+func (t *Tiered) failed(l *level, err error) {
+	l.retryAt.Store(t.o.Now().Add(t.o.RetryInterval).UnixNano())
+	if l.down.CompareAndSwap(false, true) {
+		t.o.Logger.Warn().Err(err).Str("tier", l.Name).Msg("cache: remote tier failed; going on without it")
 	}
-	t.probing.Store(false)
+	l.probing.Store(false)
+}
+
+// freqSketch is a count-min sketch of recent lower-tier hits per key, with
+// 4 rows of byte counters halved every resetAfter additions so that old
+// popularity fades (TinyLFU's aging). It costs 256 KiB whatever the number
+// of keys.
+type freqSketch struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	rows  [4][1 << 16]uint8
+	added int
+}
+
+const resetAfter = 10 * (1 << 16)
+
+func (f *freqSketch) init() { f.seed = maphash.MakeSeed() }
+
+// add counts one more hit for key and returns its estimated count.
+func (f *freqSketch) add(key string) int {
+	h := maphash.String(f.seed, key)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	est := 255
+	for i := range f.rows {
+		c := &f.rows[i][uint16(h>>(16*i))]
+		if *c < 255 {
+			*c++
+		}
+		est = min(est, int(*c))
+	}
+	if f.added++; f.added >= resetAfter {
+		f.added = 0
+		for i := range f.rows {
+			for j := range f.rows[i] {
+				f.rows[i][j] /= 2
+			}
+		}
+	}
+	return est
 }
