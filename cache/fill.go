@@ -34,7 +34,11 @@ type fill struct {
 // is in the store by then, or failed.
 var errFillGone = errors.New("cache: fill finished")
 
-func (f *fill) Size() int64 { return f.size }
+func (f *fill) Size() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size
+}
 
 // Open reads along from off, waiting for bytes as they arrive.
 func (f *fill) Open(off int64) (io.ReadCloser, error) {
@@ -71,8 +75,9 @@ func (f *fill) advance(n int64, end bool, err error) {
 
 // run copies the origin's body into the tier, then commits it. It owns
 // body and cancel (which ends the origin exchange). A stall longer than
-// stall fails the fill; so does a body other than Content-Length promised
-// or longer than limit.
+// stall fails the fill; so does a body other than Content-Length promised.
+// A body without Content-Length that turns out longer than limit is still
+// relayed whole to its viewers, but not stored.
 func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, cancel context.CancelFunc, stall time.Duration, limit int64) {
 	defer f.c.filling.Done()
 	defer f.release()
@@ -99,10 +104,7 @@ func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, cance
 		n, err := body.Read(buf)
 		timer.Reset(stall)
 		if n > 0 {
-			if total += int64(n); total > limit {
-				fail(fmt.Errorf("body over the %d-byte max_object_size", limit))
-				return
-			}
+			total += int64(n)
 			if _, werr := f.w.Write(buf[:n]); werr != nil {
 				fail(werr)
 				return
@@ -127,7 +129,10 @@ func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, cance
 	f.mu.Lock()
 	f.size = total
 	f.mu.Unlock()
-	if err := f.w.Commit(context.WithoutCancel(ctx)); err != nil {
+	if total > limit {
+		f.w.Abort()
+		f.c.o.Logger.Info().Int64("bytes", total).Str("path", f.entry.Path).Msg("cache: object over max_object_size relayed, not stored")
+	} else if err := f.w.Commit(context.WithoutCancel(ctx)); err != nil {
 		// The viewers have the whole body; only the storing failed.
 		f.c.o.Logger.Warn().Err(err).Str("path", f.entry.Path).Msg("cache: large object not stored")
 	}
@@ -274,6 +279,9 @@ func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResu
 			return &fetchResult{entry: e, outcome: Miss, stored: stored, detail: detail}, nil
 		}
 		sr.prefix = body
+		if inline >= sr.limit {
+			return nil, nil // over the limit already
+		}
 	}
 	ss, ok := c.store.(StreamStore)
 	if cs, isTiered := c.store.(interface{ CanStream() bool }); !ok || (isTiered && !cs.CanStream()) {
