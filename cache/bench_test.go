@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -84,5 +85,72 @@ func BenchmarkCacheHit(b *testing.B) {
 		if err != nil || resp.Outcome != Hit {
 			b.Fatal(err, resp.Outcome)
 		}
+	}
+}
+
+// BenchmarkCacheHitInvalidations is BenchmarkCacheHit on an object fetched
+// before 0 or 10,000 invalidations (30,000 paths, exact and prefixes, many
+// sharing the hit's path prefix): the check must cost the same.
+func BenchmarkCacheHitInvalidations(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run(fmt.Sprintf("invalidations=%d", n), func(b *testing.B) {
+			m, err := NewMemory(MemoryOptions{MaxBytes: 64 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			fetched := time.Now().Add(-time.Hour)
+			inv := NewInvalidator(InvalidatorOptions{})
+			for i := range n {
+				_, err := inv.Invalidate(context.Background(), []string{
+					fmt.Sprintf("/images/products/%d/photo.jpg", i+100_000),
+					fmt.Sprintf("/images/products/%d*", i+100_000),
+					fmt.Sprintf("/css/%d/*", i),
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := New(m, Options{Invalidator: inv})
+			r := benchRequest(b)
+			p := Policy{DefaultTTL: 2 * time.Hour, MaxTTL: 2 * time.Hour, Key: benchKeyPolicy}
+			e := bodyEntry(16 << 10)
+			e.ResponseTime, e.RequestTime, e.Lifetime, e.VaryFields, e.Path = fetched, fetched, 2*time.Hour, nil, r.URL.Path
+			_ = m.Set(context.Background(), Key(r, p.Key), e, time.Hour)
+			origin := func(ctx context.Context, req *http.Request) (*http.Response, error) {
+				b.Fatal("origin called on the hit path")
+				return nil, nil
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Do(context.Background(), r, p, origin)
+				if err != nil || resp.Outcome != Hit {
+					b.Fatal(err, resp.Outcome)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInvalidated is the invalidation check alone, for a path that
+// shares prefixes with many invalidated ones.
+func BenchmarkInvalidated(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run(fmt.Sprintf("invalidations=%d", n), func(b *testing.B) {
+			inv := NewInvalidator(InvalidatorOptions{})
+			for i := range n {
+				_, _ = inv.Invalidate(context.Background(), []string{
+					fmt.Sprintf("/images/products/%d/photo.jpg", i+100_000),
+					fmt.Sprintf("/images/products/%d*", i+100_000),
+					fmt.Sprintf("/css/%d/*", i),
+				})
+			}
+			fetched := time.Now().Add(-time.Hour)
+			for b.Loop() {
+				if inv.Invalidated("/images/products/12345/photo.jpg", fetched) {
+					b.Fatal("invalidated")
+				}
+			}
+		})
 	}
 }

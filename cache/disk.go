@@ -62,13 +62,12 @@ type Disk struct {
 	objs string
 	tmp  string
 
-	mu       sync.Mutex
-	index    map[diskID]*diskItem
-	head     diskItem // sentinel of the LRU list: head.next is the newest
-	bytes    int64
-	loaded   chan struct{}
-	closed   chan struct{}
-	loadOnce sync.Once
+	mu     sync.Mutex
+	index  map[diskID]*diskItem
+	head   diskItem // sentinel of the LRU list: head.next is the newest
+	bytes  int64
+	loaded chan struct{}
+	closed chan struct{}
 }
 
 type diskID [16]byte

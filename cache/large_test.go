@@ -103,7 +103,7 @@ func (o *bigOrigin) hold() chan struct{} {
 // diskCache is a cache over memory and disk in dir.
 func diskCache(t testing.TB, dir string) (*Cache, *Disk) {
 	t.Helper()
-	d, err := NewDisk(DiskOptions{Path: dir, MaxBytes: 2 << 30})
+	d, err := NewDisk(DiskOptions{Path: dir, MaxBytes: 16 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +304,8 @@ func BenchmarkLargeObjectViewers(b *testing.B) {
 			}
 		}
 	}()
+	p := pol
+	p.MaxObjectSize = 4 << 30
 	for b.Loop() {
 		c, _ := diskCache(b, b.TempDir())
 		for round := range 2 {
@@ -313,7 +315,7 @@ func BenchmarkLargeObjectViewers(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					r := httptest.NewRequest(http.MethodGet, "https://e.com/"+strconv.FormatInt(size, 10), nil)
-					resp, err := c.Do(context.Background(), r, pol, o.fetch)
+					resp, err := c.Do(context.Background(), r, p, o.fetch)
 					if err != nil || resp.Stream == nil {
 						b.Errorf("round %d: %v", round, err)
 						return
