@@ -318,10 +318,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}
-	s.cache.c.Wait()
-	if s.cache.redis != nil {
-		s.cache.redis.Close()
-	}
+	s.cache.close()
 	for _, d := range s.dists {
 		for _, t := range d.targets {
 			t.closeIdle()
