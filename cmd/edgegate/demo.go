@@ -190,6 +190,7 @@ func demo(ctx context.Context, e *env, log zerolog.Logger, o demoOptions) error 
       http_port: %d
       tls_port: %d
     storage: %q
+  cache: {memory: 64MiB, disk: {path: %q, size: 1GiB}}
   logs: {dir: %q, rotate: 1h}
 distributions:
   - aliases: [%s]
@@ -201,7 +202,7 @@ distributions:
         trusted_ca: %q
     default_behavior: {target: origin-tier}
 `, o.httpAddr, o.httpsAddr, dnsAddr, pebble.Directory, pebble.APIRoots, hp, tp,
-		"file://"+filepath.Join(state, "certificates"), o.logs, demoName,
+		"file://"+filepath.Join(state, "certificates"), filepath.Join(state, "cache"), o.logs, demoName,
 		originAddr, caFile)
 	cfg, err := edge.ParseConfig("demo edge config", []byte(edgeText))
 	if err != nil {
