@@ -284,7 +284,7 @@ func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResu
 		}
 	}
 	ss, ok := c.store.(StreamStore)
-	if cs, isTiered := c.store.(interface{ CanStream() bool }); !ok || (isTiered && !cs.CanStream()) {
+	if !ok || !canStream(c.store) {
 		return nil, nil
 	}
 	e := NewEntry(resp.StatusCode, resp.Header, nil, sr.d, sr.req.URL.Path, sr.reqTime, sr.respTime)
@@ -319,18 +319,23 @@ func (c *Cache) maxObjectSize(p Policy) int64 {
 
 // inlineSize is the default Options.InlineSize for a store.
 func inlineSize(s Store) int64 {
-	if cs, ok := s.(interface{ CanStream() bool }); ok && cs.CanStream() {
+	if canStream(s) {
 		return 1 << 20
-	}
-	if _, ok := s.(StreamStore); ok {
-		if _, tiered := s.(*Tiered); !tiered {
-			return 1 << 20
-		}
 	}
 	if l, ok := s.(ObjectLimiter); ok && l.MaxObjectSize() > 0 {
 		return l.MaxObjectSize()
 	}
 	return 64 << 20
+}
+
+// canStream reports whether a store takes streamed bodies: a StreamStore
+// does, unless it says otherwise (a Tiered store without a streaming tier).
+func canStream(s Store) bool {
+	if cs, ok := s.(interface{ CanStream() bool }); ok {
+		return cs.CanStream()
+	}
+	_, ok := s.(StreamStore)
+	return ok
 }
 
 // detailFor turns Decide's reason into an RFC 9211 detail: the reason as a

@@ -408,13 +408,15 @@ func (v *Invalidator) poll(ctx context.Context) {
 		return
 	}
 	inRedis := make(map[string]bool, len(recs))
+	var invs []Invalidation
 	for _, r := range recs {
 		var inv Invalidation
 		if json.Unmarshal([]byte(r), &inv) == nil {
 			inRedis[inv.ID] = true
-			v.learn(ctx, inv)
+			invs = append(invs, inv)
 		}
 	}
+	v.learn(ctx, invs...)
 	v.mu.RLock()
 	var lost []Invalidation
 	for _, r := range v.recs {
@@ -433,44 +435,54 @@ func (v *Invalidator) poll(ctx context.Context) {
 	}
 }
 
-// learn applies a record from the cluster once and acknowledges it.
-func (v *Invalidator) learn(ctx context.Context, inv Invalidation) {
-	added, err := v.apply(inv)
+// learn applies records from the cluster, journals the new ones with one
+// fsync (an edge joining late may learn thousands at once) and
+// acknowledges them.
+func (v *Invalidator) learn(ctx context.Context, invs ...Invalidation) {
+	added, err := v.apply(invs...)
 	if err != nil {
-		v.o.Logger.Warn().Err(err).Str("invalidation", inv.ID).Msg("cache: cannot journal invalidation")
+		v.o.Logger.Warn().Err(err).Int("invalidations", len(added)).Msg("cache: cannot journal invalidations")
 	}
-	if !added {
+	if len(added) == 0 {
 		return
 	}
 	pipe := v.o.Redis.Pipeline()
-	pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
-	pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
+	for _, inv := range added {
+		pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
+		pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
-		v.o.Logger.Warn().Err(err).Str("invalidation", inv.ID).Msg("cache: cannot acknowledge invalidation")
+		v.o.Logger.Warn().Err(err).Int("invalidations", len(added)).Msg("cache: cannot acknowledge invalidations")
 	}
 }
 
-// apply adds a record to the index and the journal; added is false if it
-// was known already. err is a journal failure (the record is in force on
-// this edge regardless).
-func (v *Invalidator) apply(inv Invalidation) (added bool, err error) {
-	inv.Status = ""
+// apply adds records to the index and the journal and returns those that
+// were new. err is a journal failure (they are in force on this edge
+// regardless).
+func (v *Invalidator) apply(invs ...Invalidation) (added []Invalidation, err error) {
 	v.mu.Lock()
-	if v.ids[inv.ID] {
-		v.mu.Unlock()
-		return false, nil
+	for _, inv := range invs {
+		inv.Status = ""
+		if !v.ids[inv.ID] {
+			v.addLocked(inv)
+			added = append(added, inv)
+		}
 	}
-	v.addLocked(inv)
 	hooks := slices.Clone(v.hooks)
 	v.mu.Unlock()
-	err = v.journal(inv)
-	if v.o.OnApply != nil {
-		v.o.OnApply(inv)
+	if len(added) == 0 {
+		return nil, nil
 	}
-	for _, h := range hooks {
-		h(inv)
+	err = v.journal(added...)
+	for _, inv := range added {
+		if v.o.OnApply != nil {
+			v.o.OnApply(inv)
+		}
+		for _, h := range hooks {
+			h(inv)
+		}
 	}
-	return true, err
+	return added, err
 }
 
 func (v *Invalidator) addLocked(inv Invalidation) {

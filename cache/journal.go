@@ -50,14 +50,18 @@ func (v *Invalidator) loadJournal() {
 	}
 }
 
-// journal appends one record and fsyncs it.
-func (v *Invalidator) journal(inv Invalidation) error {
+// journal appends records and fsyncs them.
+func (v *Invalidator) journal(invs ...Invalidation) error {
 	if v.o.Journal == "" {
 		return nil
 	}
-	line, err := json.Marshal(journalLine{Invalidation: inv})
-	if err != nil {
-		return err
+	var lines []byte
+	for _, inv := range invs {
+		line, err := json.Marshal(journalLine{Invalidation: inv})
+		if err != nil {
+			return err
+		}
+		lines = append(append(lines, line...), '\n')
 	}
 	v.jmu.Lock()
 	defer v.jmu.Unlock()
@@ -68,7 +72,7 @@ func (v *Invalidator) journal(inv Invalidation) error {
 	if err != nil {
 		return fmt.Errorf("invalidation journal: %w", err)
 	}
-	_, err = f.Write(append(line, '\n'))
+	_, err = f.Write(lines)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -151,7 +151,8 @@ func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
 
 // promote copies e from level i into the levels above it. Only entries with
 // their body in memory move up (a disk tier's large Content stays there);
-// a write into a tier that blocks (disk) runs in the background, bounded.
+// a write into a tier that writes files (a StreamStore: disk) runs in the
+// background, bounded, so that a viewer never waits for an fsync.
 func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
 	if e.Content != nil {
 		return
@@ -164,7 +165,7 @@ func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
 		return
 	}
 	for _, l := range t.levels[:from] {
-		if _, ok := l.Store.(*Memory); ok || l.Remote {
+		if _, writesFiles := l.Store.(StreamStore); !writesFiles || l.Remote {
 			_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) })
 			continue
 		}
