@@ -90,10 +90,13 @@ func (c *Cache) Invalidate(ctx context.Context, patterns []string) (Invalidation
 	return c.o.Invalidator.Invalidate(ctx, patterns)
 }
 
-// Wait blocks until background refreshes and fetches have finished.
+// Wait blocks until background refreshes, fetches and writes have finished.
 func (c *Cache) Wait() {
 	c.group.Wait()
 	c.filling.Wait()
+	if w, ok := c.store.(interface{ Wait() }); ok {
+		w.Wait() // background writes of the tiers
+	}
 }
 
 // Outcome is how a request was answered.

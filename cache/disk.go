@@ -161,7 +161,7 @@ func (d *Disk) load() {
 		if err != nil {
 			return nil
 		}
-		h, err := readDiskHeader(f)
+		h, err := readDiskHeader(f, 4096)
 		f.Close()
 		if err != nil || h.entry.Expires.UnixNano() < now {
 			d.drop(id, p, err)
@@ -209,14 +209,37 @@ type diskHeader struct {
 	crcs      []uint32
 	tailCRC   uint32
 	fileSize  int64
+	head      *headReader
 }
 
-// readDiskHeader reads and checks a file's metadata and trailer; a torn or
-// damaged file is an error wrapping ErrCorrupt.
-func readDiskHeader(f *os.File) (*diskHeader, error) {
-	st, err := f.Stat()
+// headReader serves reads from the file's first bytes, read at once, and
+// the rest from the file: a small entry costs one read.
+type headReader struct {
+	f    *os.File
+	head []byte
+}
+
+func (h *headReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= 0 && off+int64(len(p)) <= int64(len(h.head)) {
+		return copy(p, h.head[off:]), nil
+	}
+	return h.f.ReadAt(p, off)
+}
+
+// readDiskHeader reads and checks a file's metadata and trailer, reading
+// the whole file at once if it is at most prefetch bytes; a torn or damaged file is an error
+// wrapping ErrCorrupt.
+func readDiskHeader(file *os.File, prefetch int64) (*diskHeader, error) {
+	st, err := file.Stat()
 	if err != nil {
 		return nil, err
+	}
+	if st.Size() > prefetch {
+		prefetch = 4096 // a large body is read block by block later
+	}
+	f := &headReader{f: file, head: make([]byte, min(st.Size(), prefetch))}
+	if _, err := file.ReadAt(f.head, 0); err != nil {
+		return nil, fmt.Errorf("%w: short file: %v", ErrCorrupt, err)
 	}
 	var pre [8]byte
 	if _, err := f.ReadAt(pre[:], 0); err != nil {
@@ -236,7 +259,7 @@ func readDiskHeader(f *os.File) (*diskHeader, error) {
 	if crc32.Checksum(meta[:metaLen], castagnoli) != binary.BigEndian.Uint32(meta[metaLen:]) {
 		return nil, fmt.Errorf("%w: metadata checksum", ErrCorrupt)
 	}
-	h := &diskHeader{dataOff: 8 + metaLen + 4, fileSize: st.Size()}
+	h := &diskHeader{dataOff: 8 + metaLen + 4, fileSize: st.Size(), head: f}
 	dec := decoder{b: meta[:metaLen]}
 	h.key = dec.string()
 	if dec.err != nil {
@@ -290,7 +313,7 @@ func (d *Disk) Get(_ context.Context, key string) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("disk cache get: %w", err)
 	}
-	h, err := readDiskHeader(f)
+	h, err := readDiskHeader(f, d.o.InlineBody+64<<10)
 	if err == nil && h.key != key {
 		err = fmt.Errorf("%w: file holds another key", ErrNotFound)
 	}
@@ -622,11 +645,12 @@ func (c *diskContent) Open(off int64) (io.ReadCloser, error) {
 		if f, err = os.Open(c.path); err != nil {
 			return nil, fmt.Errorf("disk cache: entry gone: %w", err)
 		}
-		h, err := readDiskHeader(f)
+		h, err := readDiskHeader(f, 4096)
 		if err != nil || h.fileSize != c.h.fileSize || h.tailCRC != c.h.tailCRC {
 			f.Close()
 			return nil, fmt.Errorf("disk cache: entry replaced or damaged since it was found: %w", ErrNotFound)
 		}
+		return &diskReader{f: f, h: h, off: off, onCorrupt: c.onCorrupt, bufIdx: -1}, nil
 	}
 	return &diskReader{f: f, h: c.h, off: off, onCorrupt: c.onCorrupt, bufIdx: -1}, nil
 }
@@ -669,7 +693,7 @@ func (r *diskReader) block(idx int64) ([]byte, error) {
 		return blk, nil
 	}
 	r.bufIdx = -1
-	if _, err := r.f.ReadAt(blk, r.h.dataOff+start); err != nil {
+	if _, err := r.h.head.ReadAt(blk, r.h.dataOff+start); err != nil {
 		return nil, fmt.Errorf("disk cache read: %w", err)
 	}
 	if crc32.Checksum(blk, castagnoli) != r.h.crcs[idx] {

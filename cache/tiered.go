@@ -28,9 +28,12 @@ type Tier struct {
 type TieredOptions struct {
 	// Logger receives remote tiers' outages and recoveries.
 	Logger zerolog.Logger
-	// Budget bounds each call to a remote tier, so a hung Redis costs a
-	// viewer at most this much; default 50ms.
+	// Budget bounds how long a viewer waits for a remote tier, so a hung
+	// Redis costs a request at most this much; default 50ms.
 	Budget time.Duration
+	// WriteTimeout bounds a remote write, which goes on in the background
+	// once Budget has passed; default 2s.
+	WriteTimeout time.Duration
 	// RetryInterval is how long a failed remote tier is skipped before one
 	// request probes it again; default 1s.
 	RetryInterval time.Duration
@@ -58,8 +61,10 @@ type Tiered struct {
 	levels []*level
 	o      TieredOptions
 	freq   freqSketch
-	// promoting bounds background promotions into slow tiers.
-	promoting chan struct{}
+	// writing bounds background writes into tiers that write files; writes
+	// tracks them for Wait.
+	writing chan struct{}
+	writes  sync.WaitGroup
 }
 
 // level is a tier and, for a remote one, its circuit breaker.
@@ -81,6 +86,9 @@ func NewTiered(o TieredOptions, tiers ...Tier) *Tiered {
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = time.Second
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2 * time.Second
+	}
 	if o.PromoteMinHits <= 0 {
 		o.PromoteMinHits = 2
 	}
@@ -90,7 +98,7 @@ func NewTiered(o TieredOptions, tiers ...Tier) *Tiered {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	t := &Tiered{o: o, promoting: make(chan struct{}, 4)}
+	t := &Tiered{o: o, writing: make(chan struct{}, 16)}
 	t.freq.init()
 	for _, tr := range tiers {
 		if tr.Store != nil {
@@ -165,29 +173,63 @@ func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
 		return
 	}
 	for _, l := range t.levels[:from] {
-		if _, writesFiles := l.Store.(StreamStore); !writesFiles || l.Remote {
-			_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) })
+		if writesFiles(l) {
+			t.background(ctx, l, key, e, ttl, false)
 			continue
 		}
-		select {
-		case t.promoting <- struct{}{}:
-			go func() {
-				defer func() { <-t.promoting }()
-				_ = l.Store.Set(context.WithoutCancel(ctx), key, e, ttl)
-			}()
-		default: // busy: the next hit promotes it
+		_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) }, true)
+	}
+}
+
+// writesFiles reports whether a tier writes files (a local StreamStore:
+// disk), whose Set may wait for an fsync.
+func writesFiles(l *level) bool {
+	_, ok := l.Store.(StreamStore)
+	return ok && !l.Remote
+}
+
+// background writes e into a tier that writes files without making the
+// caller wait for it (the entry is in the faster tiers meanwhile); when
+// too many writes are pending it writes inline if must, else skips.
+func (t *Tiered) background(ctx context.Context, l *level, key string, e *Entry, ttl time.Duration, must bool) {
+	select {
+	case t.writing <- struct{}{}:
+		t.writes.Add(1)
+		go func() {
+			defer t.writes.Done()
+			defer func() { <-t.writing }()
+			if err := l.Store.Set(context.WithoutCancel(ctx), key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
+				t.o.Logger.Warn().Err(err).Str("tier", l.Name).Msg("cache: write failed")
+			}
+		}()
+	default:
+		if must {
+			_ = l.Store.Set(ctx, key, e, ttl)
 		}
 	}
 }
 
+// Wait blocks until background writes have finished.
+func (t *Tiered) Wait() { t.writes.Wait() }
+
 // Set stores e in every tier that takes it. It returns nil when at least
 // one tier stored it, else an error (wrapping ErrTooLarge when every tier
-// refused it for its size).
+// refused it for its size). A tier that writes files (disk) is written in
+// the background, so that a miss does not wait for an fsync (Wait waits).
 func (t *Tiered) Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error {
 	stored, tooLarge := 0, 0
 	var last error
 	for _, l := range t.levels {
-		err := t.call(ctx, l, "set", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) })
+		if writesFiles(l) && e.Content == nil {
+			if lim, ok := l.Store.(ObjectLimiter); ok && e.BodySize() > lim.MaxObjectSize() {
+				tooLarge++
+				continue
+			}
+			t.background(ctx, l, key, e, ttl, true)
+			stored++
+			continue
+		}
+		err := t.call(ctx, l, "set", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) }, true)
 		switch {
 		case err == nil:
 			stored++
@@ -210,7 +252,7 @@ func (t *Tiered) Set(ctx context.Context, key string, e *Entry, ttl time.Duratio
 // Delete removes key from every tier; a remote failure is logged only.
 func (t *Tiered) Delete(ctx context.Context, key string) error {
 	for _, l := range t.levels {
-		_ = t.call(ctx, l, "delete", func(ctx context.Context) error { return l.Store.Delete(ctx, key) })
+		_ = t.call(ctx, l, "delete", func(ctx context.Context) error { return l.Store.Delete(ctx, key) }, true)
 	}
 	return nil
 }
@@ -273,38 +315,68 @@ func (t *Tiered) CanStream() bool {
 }
 
 // call runs op on a tier. A local tier is called directly. A remote one is
-// skipped while its breaker is open; otherwise op runs with a deadline of
-// Budget and the caller waits no longer than that even if the client does
-// not honour its context (a SIGSTOPped Redis accepts connections and never
-// answers).
-func (t *Tiered) call(ctx context.Context, l *level, what string, op func(context.Context) error) error {
+// skipped while its breaker is open; otherwise the caller waits for it no
+// longer than Budget, even if the client does not honour its context (a
+// SIGSTOPped Redis accepts connections and never answers). A read is
+// abandoned at Budget and counts as a failure; a write (write true) goes
+// on in the background up to WriteTimeout, so that a slow moment does not
+// lose it, and only its own outcome counts.
+func (t *Tiered) call(ctx context.Context, l *level, what string, op func(context.Context) error, write ...bool) error {
 	if !l.Remote {
 		return op(ctx)
 	}
 	if !t.allow(l) {
 		return errSkipped
 	}
-	cctx, cancel := context.WithTimeout(ctx, t.o.Budget)
+	isWrite := len(write) > 0 && write[0]
+	var octx context.Context
+	var cancel context.CancelFunc
+	if isWrite {
+		octx, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.o.WriteTimeout)
+	} else {
+		octx, cancel = context.WithTimeout(ctx, t.o.Budget)
+	}
 	done := make(chan error, 1)
 	go func() {
 		defer cancel()
-		done <- op(cctx)
+		err := op(octx)
+		if isWrite {
+			t.record(l, err, false)
+		}
+		done <- err
 	}()
+	wait := time.NewTimer(t.o.Budget)
+	defer wait.Stop()
 	var err error
 	select {
 	case err = <-done:
-	case <-cctx.Done():
+	case <-wait.C:
+		if isWrite {
+			return nil // still going; its outcome is recorded when it ends
+		}
 		err = fmt.Errorf("%s tier %s: no answer within %s: %w", l.Name, what, t.o.Budget, context.DeadlineExceeded)
+	case <-ctx.Done():
+		if isWrite {
+			return nil
+		}
+		err = ctx.Err()
 	}
+	if !isWrite {
+		t.record(l, err, ctx.Err() != nil)
+	}
+	return err
+}
+
+// record feeds a remote call's outcome to the tier's breaker.
+func (t *Tiered) record(l *level, err error, callerGone bool) {
 	switch {
 	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, ErrTooLarge):
 		t.ok(l)
-	case ctx.Err() != nil:
+	case callerGone:
 		l.probing.Store(false) // the caller went away; not the tier's fault
 	default:
 		t.failed(l, err)
 	}
-	return err
 }
 
 // allow says whether this call may use a remote tier: always while it is
