@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -149,6 +150,62 @@ func BenchmarkInvalidated(b *testing.B) {
 			for b.Loop() {
 				if inv.Invalidated("/images/products/12345/photo.jpg", fetched) {
 					b.Fatal("invalidated")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDiskSet and BenchmarkDiskGet measure the disk tier on a small
+// and a large object (see the package doc for the comparison with an
+// embedded store).
+func BenchmarkDiskSet(b *testing.B) {
+	for _, n := range []int{4 << 10, 8 << 20} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 64 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			e := bodyEntry(n)
+			b.SetBytes(int64(n))
+			i := 0
+			for b.Loop() {
+				i++
+				if err := d.Set(context.Background(), fmt.Sprint("k", i%200), e, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDiskGet(b *testing.B) {
+	for _, n := range []int{4 << 10, 8 << 20} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 64 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			for i := range 50 {
+				_ = d.Set(context.Background(), fmt.Sprint("k", i), bodyEntry(n), time.Hour)
+			}
+			b.SetBytes(int64(n))
+			i := 0
+			for b.Loop() {
+				i++
+				e, err := d.Get(context.Background(), fmt.Sprint("k", i%50))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if e.Content != nil {
+					r, err := e.Content.Open(0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, r)
+					r.Close()
 				}
 			}
 		})
