@@ -213,7 +213,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	}
 	oreq := originReq()
 	if f, ok := c.fills.Load(skey); ok {
-		if resp, err := c.respondFill(f.(*fill), r); err == nil {
+		if resp, err := c.joinFill(ctx, f.(*fill), r, oreq, origin); err == nil {
 			return resp, nil
 		}
 	}
@@ -224,7 +224,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return nil, err
 	}
 	if res.fill != nil {
-		if resp, err := c.respondFill(res.fill, r); err == nil {
+		if resp, err := c.joinFill(ctx, res.fill, r, oreq, origin); err == nil {
 			return resp, nil
 		}
 		return c.afterFill(ctx, r, p, origin)
@@ -244,7 +244,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		return nil, err
 	}
 	if res.fill != nil {
-		if resp, err := c.respondFill(res.fill, r); err == nil {
+		if resp, err := c.joinFill(ctx, res.fill, r, oreq, origin); err == nil {
 			return resp, nil
 		}
 		return c.afterFill(ctx, r, p, origin)
@@ -276,6 +276,26 @@ func (c *Cache) respondFetched(res *fetchResult, r *http.Request) *Response {
 	resp := c.respond(res.entry, r, res.outcome)
 	resp.Stored, resp.Detail = res.stored, res.detail
 	return resp
+}
+
+// joinFill answers a viewer from a fill: reading along, or, for a Range
+// that starts far beyond what has arrived (a video player seeking), with
+// that range fetched from the origin on its own, so it is answered at
+// once rather than when the fill gets there.
+func (c *Cache) joinFill(ctx context.Context, f *fill, r *http.Request, oreq *http.Request, origin Origin) (*Response, error) {
+	if !f.rangeBeyond(r) {
+		return c.respondFill(f, r)
+	}
+	req := oreq.Clone(ctx)
+	req.Header.Set("Range", r.Header.Get("Range"))
+	if ir := r.Header.Get("If-Range"); ir != "" {
+		req.Header.Set("If-Range", ir)
+	}
+	resp, err := origin(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("origin fetch of a range: %w", err)
+	}
+	return c.pass(&fetchResult{stream: resp, detail: "range-beyond-fill"}, r), nil
 }
 
 // respondFill answers a viewer reading along a fill.

@@ -139,6 +139,27 @@ func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, cance
 	f.advance(0, true, nil)
 }
 
+// rangeAhead is how far beyond a fill's progress a Range may start before
+// it is fetched from the origin on its own instead of waiting for the fill.
+const rangeAhead = 8 << 20
+
+// rangeBeyond reports whether r asks for a single range starting more than
+// rangeAhead bytes beyond what the fill has received.
+func (f *fill) rangeBeyond(r *http.Request) bool {
+	rg := r.Header.Get("Range")
+	if rg == "" || r.Method != http.MethodGet {
+		return false
+	}
+	f.mu.Lock()
+	size, n, done := f.size, f.n, f.done
+	f.mu.Unlock()
+	if size < 0 || done {
+		return false
+	}
+	start, _, ok, multi := parseRange(rg, size)
+	return ok && !multi && start > n+rangeAhead
+}
+
 // fillReader is one viewer reading along.
 type fillReader struct {
 	f      *fill

@@ -45,8 +45,9 @@ func patternSum(off, n int64) [32]byte {
 // Content-Length, or /chunked/SIZE without; gate, when set, holds each
 // response after its first MiB until closed.
 type bigOrigin struct {
-	srv   *httptest.Server
-	calls atomic.Int64
+	srv    *httptest.Server
+	calls  atomic.Int64
+	ranges atomic.Int64
 	mu    sync.Mutex
 	gate  chan struct{}
 	cc    string
@@ -68,6 +69,15 @@ func newBigOrigin(t testing.TB) *bigOrigin {
 		o.mu.Unlock()
 		w.Header().Set("Cache-Control", cc)
 		w.Header().Set("Content-Type", "application/octet-stream")
+		var from, to int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err == nil && !chunked {
+			o.ranges.Add(1)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, n))
+			w.Header().Set("Content-Length", strconv.FormatInt(to-from+1, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = io.Copy(w, io.LimitReader(&patternReader{off: from, n: n}, to-from+1))
+			return
+		}
 		if !chunked {
 			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		}
@@ -238,11 +248,25 @@ func TestLargeObjectReadAlong(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("a range inside the first bytes waited for the whole object")
 	}
+	// A range far beyond what has arrived is fetched on its own.
+	far := make(chan struct{})
+	go func() {
+		defer close(far)
+		resp, sum, got := getSum(t, c, pol, o, "https://e.com/67108864", "Range", "bytes=60000000-60000999")
+		if resp.Status != http.StatusPartialContent || got != 1000 || sum != patternSum(60_000_000, 1000) || resp.Detail != "range-beyond-fill" {
+			t.Errorf("range beyond the fill: %d, %d bytes, ok %v, detail %q", resp.Status, got, sum == patternSum(60_000_000, 1000), resp.Detail)
+		}
+	}()
+	select {
+	case <-far:
+	case <-time.After(10 * time.Second):
+		t.Error("a range far beyond the fill waited for it")
+	}
 	close(gate)
 	wg.Wait()
 	<-done
-	if bad.Load() != 0 || o.calls.Load() != 1 {
-		t.Fatalf("%d viewers got a wrong body; origin asked %d times", bad.Load(), o.calls.Load())
+	if bad.Load() != 0 || o.calls.Load()-o.ranges.Load() != 1 {
+		t.Fatalf("%d viewers got a wrong body; origin asked %d times for the whole object", bad.Load(), o.calls.Load()-o.ranges.Load())
 	}
 	// Without Content-Length too.
 	resp, sum, _ := getSum(t, c, pol, o, "https://e.com/chunked/3000000")
