@@ -48,9 +48,9 @@ type bigOrigin struct {
 	srv    *httptest.Server
 	calls  atomic.Int64
 	ranges atomic.Int64
-	mu    sync.Mutex
-	gate  chan struct{}
-	cc    string
+	mu     sync.Mutex
+	gate   chan struct{}
+	cc     string
 }
 
 func newBigOrigin(t testing.TB) *bigOrigin {
