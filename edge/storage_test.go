@@ -181,3 +181,68 @@ func TestHungRedisBudget(t *testing.T) {
 		t.Fatalf("a miss took %s with Redis hung", worst)
 	}
 }
+
+// TestInvalidationSurvivesEverything: two edges with disk tiers sharing
+// Redis hold an object; an invalidation posted to one is Completed; then
+// every edge and Redis restart (Redis without persistence, so its copy is
+// gone): neither edge serves the purged object from its disk again.
+func TestInvalidationSurvivesEverything(t *testing.T) {
+	e := newTestEnv(t)
+	rds := testredis.Start(t)
+	o := &bigObjects{}
+	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
+	dist := fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: app, cache_policy: {default_ttl: 1h}}`, addr, e.caFile)
+	cfg := func(loc string) string {
+		extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 64MiB}, redis: %q, redis_timeout: 1s}\n  admin: {listen: \"127.0.0.1:0\"}",
+			filepath.Join(e.dir, "cache-"+loc), rds.URL())
+		return strings.Replace(e.edgeConfig(extra, dist), "location: TST1", "location: "+loc, 1)
+	}
+	const leak = "https://www.example.test/5000000.bin" // streamed to disk
+	one, two := e.startEdge(cfg("ONE1")), e.startEdge(cfg("TWO1"))
+	for _, re := range []*runningEdge{one, two} {
+		if resp, _, _ := sumBody(t, re.client(false), leak); resp.StatusCode != 200 {
+			t.Fatalf("fill: %d", resp.StatusCode)
+		}
+		re.cache.c.Wait()
+	}
+	fetches := o.calls.Load()
+	post, err := http.Post("http://"+one.Addr("admin")+"/invalidations", "application/json", strings.NewReader(`{"paths": ["/5000000.bin"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /invalidations: %d", post.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := http.Get("http://" + one.Addr("admin") + post.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(st.Body)
+		st.Body.Close()
+		if strings.Contains(string(body), `"Completed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not Completed after 10s: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	one.stop()
+	two.stop()
+	rds.Restart()
+	for _, loc := range []string{"ONE1", "TWO1"} {
+		re := e.startEdge(cfg(loc))
+		resp, _, _ := sumBody(t, re.client(false), leak)
+		if resp.Header.Get("X-Cache") != "Miss from edgegate" {
+			t.Fatalf("%s served the purged object after restarts: %s", loc, resp.Header.Get("X-Cache"))
+		}
+		re.stop()
+	}
+	if got := o.calls.Load() - fetches; got != 2 {
+		t.Fatalf("origin asked %d times after the restarts, want 2", got)
+	}
+}
