@@ -90,6 +90,15 @@ func (c *Cache) Invalidate(ctx context.Context, patterns []string) (Invalidation
 	return c.o.Invalidator.Invalidate(ctx, patterns)
 }
 
+// Stop abandons the large objects being filled (their viewers are gone at
+// shutdown; nothing half-written is kept); call Wait after it.
+func (c *Cache) Stop() {
+	c.fills.Range(func(_, f any) bool {
+		f.(*fill).cancel()
+		return true
+	})
+}
+
 // Wait blocks until background refreshes, fetches and writes have finished.
 func (c *Cache) Wait() {
 	c.group.Wait()
@@ -415,7 +424,7 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 	d := p.Decide(req, resp.StatusCode, resp.Header, respTime)
 	detail := detailFor(d.Reason)
 	if d.Store {
-		sr := storeRequest{key: key, oreq: oreq, req: req, resp: resp, d: d, reqTime: reqTime, respTime: respTime, limit: c.maxObjectSize(p)}
+		sr := storeRequest{key: key, oreq: oreq, req: req, resp: resp, d: d, reqTime: reqTime, respTime: respTime, limit: c.maxObjectSize(p), cancel: ocancel}
 		res, err := c.storeBody(fctx, octx, &sr)
 		if err != nil {
 			drain(resp.Body)
@@ -425,13 +434,13 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 			if res.fill != nil {
 				detached = true // the fill ends the exchange when the body is in
 				stop()
-				go res.fill.run(octx, resp.Body, sr.prefix, ocancel, c.o.FetchTimeout, sr.limit)
+				go res.fill.run(octx, resp.Body, sr.prefix, c.o.FetchTimeout, sr.limit)
 			} else {
 				drain(resp.Body)
 			}
 			return res, nil
 		}
-		detail = "too-large"
+		detail = sr.detail
 		resp.Body = struct {
 			io.Reader
 			io.Closer

@@ -52,10 +52,10 @@ type DiskOptions struct {
 // fails is never returned (the reader gets ErrCorrupt instead). After a
 // restart a large entry is checked whole on its first use.
 //
-// Eviction is least recently used by bytes: a CDN's disk holds a long tail,
-// where recency is what frequency-based schemes approximate at higher cost,
-// and the memory tier in front (W-TinyLFU) already keeps one-hit wonders
-// from displacing the hot set. The index costs about 120 bytes per object
+// Eviction is least recently used by bytes, behind an admission filter: once
+// the tier is 90% full a key is written only on its second request in a
+// while, so a scan of one-hit wonders cannot flush the working set (as
+// TinyLFU's doorkeeper; the memory tier in front uses W-TinyLFU itself). The index costs about 120 bytes per object
 // (a 16-byte key hash, size, expiry and list links), whatever the key length.
 type Disk struct {
 	o    DiskOptions
@@ -68,6 +68,8 @@ type Disk struct {
 	bytes  int64
 	loaded chan struct{}
 	closed chan struct{}
+	// seen counts recent writes per key, for admission.
+	seen freqSketch
 }
 
 type diskID [16]byte
@@ -113,6 +115,7 @@ func NewDisk(o DiskOptions) (*Disk, error) {
 	d := &Disk{o: o, objs: filepath.Join(o.Path, "objects"), tmp: filepath.Join(o.Path, "tmp"),
 		index: map[diskID]*diskItem{}, loaded: make(chan struct{}), closed: make(chan struct{})}
 	d.head.next, d.head.prev = &d.head, &d.head
+	d.seen.init()
 	for _, dir := range []string{d.objs, d.tmp} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("disk cache: %w", err)
@@ -405,8 +408,14 @@ func (d *Disk) Set(ctx context.Context, key string, e *Entry, ttl time.Duration)
 	return w.Commit(ctx)
 }
 
-// Create starts a streamed write of e at key (StreamStore).
+// Create starts a streamed write of e at key (StreamStore). A tier at 90%
+// of its bound admits a key only on its second write in a while (a
+// count-min sketch with aging): an object asked for once does not evict
+// the working set; until then it is ErrNotAdmitted.
 func (d *Disk) Create(_ context.Context, key string, e *Entry, ttl time.Duration) (BodyWriter, error) {
+	if d.seen.add(key) < 2 && d.nearFull() {
+		return nil, ErrNotAdmitted
+	}
 	cp := *e
 	cp.Body, cp.Content = nil, nil
 	cp.Expires = d.o.Now().Add(ttl)
@@ -433,6 +442,12 @@ func (d *Disk) Create(_ context.Context, key string, e *Entry, ttl time.Duration
 		return nil, fmt.Errorf("disk cache create: %w", err)
 	}
 	return &diskWriter{d: d, f: f, id: diskKeyID(key), dataOff: int64(len(hdr)), expires: cp.Expires.UnixNano()}, nil
+}
+
+func (d *Disk) nearFull() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bytes >= d.o.MaxBytes/10*9
 }
 
 // Delete removes key's file.

@@ -21,6 +21,8 @@ type fill struct {
 	entry *Entry // metadata; Content is the fill itself
 	w     BodyWriter
 	size  int64 // Content-Length, -1 unknown
+	// cancel ends the origin exchange, failing the fill.
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	n       int64         // bytes written
@@ -74,11 +76,12 @@ func (f *fill) advance(n int64, end bool, err error) {
 }
 
 // run copies the origin's body into the tier, then commits it. It owns
-// body and cancel (which ends the origin exchange). A stall longer than
+// body and f.cancel. A stall longer than
 // stall fails the fill; so does a body other than Content-Length promised.
 // A body without Content-Length that turns out longer than limit is still
 // relayed whole to its viewers, but not stored.
-func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, cancel context.CancelFunc, stall time.Duration, limit int64) {
+func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, stall time.Duration, limit int64) {
+	cancel := f.cancel
 	defer f.c.filling.Done()
 	defer f.release()
 	defer cancel()
@@ -275,16 +278,19 @@ type storeRequest struct {
 	d                 Decision
 	reqTime, respTime time.Time
 	limit             int64
-	prefix            []byte // body bytes read before deciding to stream
+	cancel            context.CancelFunc // ends the origin exchange
+	prefix            []byte             // body bytes read before deciding to stream
+	detail            string             // why the body was not stored
 }
 
 // storeBody stores a response the policy allows: a body up to InlineSize is
 // read whole and put in every tier that takes it; a larger one (up to the
 // policy's limit) starts a fill of the streaming tier. A nil result means
-// the body cannot be stored (too large, or no tier takes it); what was read
-// of it is in sr.prefix. An error is a body the origin broke.
+// the body cannot be stored (sr.detail says why); what was read of it is
+// in sr.prefix. An error is a body the origin broke.
 func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResult, error) {
 	resp := sr.resp
+	sr.detail = "too-large"
 	if resp.ContentLength > sr.limit {
 		return nil, nil
 	}
@@ -315,11 +321,15 @@ func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResu
 	}
 	skey := c.putVaryIndex(octx, sr.key, sr.oreq, e, ttl)
 	w, err := ss.Create(octx, skey, e, ttl)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotAdmitted):
+		sr.detail = "not-admitted"
+		return nil, nil
+	case err != nil:
 		c.logStoreErr(err, "create")
 		return nil, nil
 	}
-	f := &fill{c: c, key: skey, entry: e, w: w, size: resp.ContentLength, changed: make(chan struct{}), refs: 1}
+	f := &fill{c: c, key: skey, entry: e, w: w, size: resp.ContentLength, cancel: sr.cancel, changed: make(chan struct{}), refs: 1}
 	e.Content = f
 	c.fills.Store(skey, f)
 	c.filling.Add(1)

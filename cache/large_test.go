@@ -375,3 +375,38 @@ func vmHWM() int64 {
 	}
 	return 0
 }
+
+// TestStopAbandonsFills: at shutdown a fill in progress is abandoned at
+// once and leaves nothing half-written.
+func TestStopAbandonsFills(t *testing.T) {
+	o := newBigOrigin(t)
+	c, d := diskCache(t, t.TempDir())
+	gate := o.hold()
+	defer close(gate)
+	r := httptest.NewRequest(http.MethodGet, "https://e.com/50000000", nil)
+	resp, err := c.Do(context.Background(), r, pol, o.fetch)
+	if err != nil || resp.Stream == nil {
+		t.Fatalf("%v", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Stream)
+		resp.Stream.Close()
+		got <- err
+	}()
+	c.Stop()
+	waited := make(chan struct{})
+	go func() { c.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait after Stop still waits for the fill")
+	}
+	if err := <-got; err == nil {
+		t.Fatal("the viewer of an abandoned fill got a whole body")
+	}
+	tmp, _ := os.ReadDir(d.tmp)
+	if _, n := d.Usage(); n != 0 || len(tmp) != 0 {
+		t.Fatalf("%d entries, %d temporary files left", n, len(tmp))
+	}
+}

@@ -14,6 +14,11 @@ var ErrNotFound = errors.New("cache: not found")
 // per-object limit; the entry is simply not stored there.
 var ErrTooLarge = errors.New("cache: entry too large for this store")
 
+// ErrNotAdmitted is returned by a store that keeps an object out by its
+// admission policy (a full disk tier admits an object on its second
+// request, so one-hit wonders do not evict the working set).
+var ErrNotAdmitted = errors.New("cache: entry not admitted (first request while the tier is full)")
+
 // Store is one storage tier. Keys are the strings from Key and VaryKey.
 // Entries returned by Get are shared and must not be modified.
 type Store interface {

@@ -198,7 +198,7 @@ func (t *Tiered) background(ctx context.Context, l *level, key string, e *Entry,
 		go func() {
 			defer t.writes.Done()
 			defer func() { <-t.writing }()
-			if err := l.Store.Set(context.WithoutCancel(ctx), key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
+			if err := l.Store.Set(context.WithoutCancel(ctx), key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNotAdmitted) {
 				t.o.Logger.Warn().Err(err).Str("tier", l.Name).Msg("cache: write failed")
 			}
 		}()

@@ -98,6 +98,7 @@ func honourDeadlines(c redis.UniversalClient) {
 
 // close releases the cache's resources after the last request.
 func (ec *edgeCache) close() {
+	ec.c.Stop()
 	ec.c.Wait()
 	if ec.redis != nil {
 		ec.redis.Close()
