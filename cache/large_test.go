@@ -410,3 +410,50 @@ func TestStopAbandonsFills(t *testing.T) {
 		t.Fatalf("%d entries, %d temporary files left", n, len(tmp))
 	}
 }
+
+// TestLargeObjectRevalidated: a stale large object on disk revalidated
+// with a 304 is served from disk (RefreshHit) and stored again with its new
+// freshness, without the origin sending the body again.
+func TestLargeObjectRevalidated(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	var calls, conditional atomic.Int64
+	const n = 5_000_000
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Date", clk.Now().UTC().Format(http.TimeFormat)) // the origin's clock is ours
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			conditional.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		_, _ = io.Copy(w, &patternReader{n: n})
+	}))
+	defer srv.Close()
+	o := &bigOrigin{srv: srv}
+	d, err := NewDisk(DiskOptions{Path: t.TempDir(), MaxBytes: 1 << 30, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	mem, _ := NewMemory(MemoryOptions{MaxBytes: 16 << 20, Now: clk.Now})
+	defer mem.Close()
+	c := New(NewTiered(TieredOptions{Now: clk.Now}, Tier{Name: "memory", Store: mem}, Tier{Name: "disk", Store: d}), Options{Now: clk.Now})
+	defer c.Wait()
+	want := patternSum(0, n)
+	for i, wantOutcome := range []Outcome{Miss, RefreshHit, Hit} {
+		if i == 1 {
+			clk.Add(2 * time.Minute)
+		}
+		resp, sum, _ := getSum(t, c, pol, o, "https://e.com/video.mp4")
+		if resp.Outcome != wantOutcome || sum != want {
+			t.Fatalf("request %d: %v, body ok %v", i, resp.Outcome, sum == want)
+		}
+		c.Wait()
+	}
+	if calls.Load() != 2 || conditional.Load() != 1 {
+		t.Fatalf("origin asked %d times, %d conditionally", calls.Load(), conditional.Load())
+	}
+}

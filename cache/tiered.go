@@ -215,12 +215,13 @@ func (t *Tiered) Wait() { t.writes.Wait() }
 // Set stores e in every tier that takes it. It returns nil when at least
 // one tier stored it, else an error (wrapping ErrTooLarge when every tier
 // refused it for its size). A tier that writes files (disk) is written in
-// the background, so that a miss does not wait for an fsync (Wait waits).
+// the background, so that a miss does not wait for an fsync, nor a 304 for
+// a large body to be copied with its new header (Wait waits).
 func (t *Tiered) Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error {
 	stored, tooLarge := 0, 0
 	var last error
 	for _, l := range t.levels {
-		if writesFiles(l) && e.Content == nil {
+		if writesFiles(l) {
 			if lim, ok := l.Store.(ObjectLimiter); ok && e.BodySize() > lim.MaxObjectSize() {
 				tooLarge++
 				continue
