@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/testredis"
 )
 
 // patternReader yields n bytes whose values depend on their offset, made
@@ -455,5 +457,36 @@ func TestLargeObjectRevalidated(t *testing.T) {
 	}
 	if calls.Load() != 2 || conditional.Load() != 1 {
 		t.Fatalf("origin asked %d times, %d conditionally", calls.Load(), conditional.Load())
+	}
+}
+
+// TestLargeObjectSharedThroughRedis: a large object filled on one edge's
+// disk is copied to Redis once whole, and is a Hit on another edge, which
+// never asks the origin.
+func TestLargeObjectSharedThroughRedis(t *testing.T) {
+	srv := testredis.Start(t)
+	o := newBigOrigin(t)
+	edge := func() *Cache {
+		d, err := NewDisk(DiskOptions{Path: t.TempDir(), MaxBytes: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		rds := NewRedis(redisClient(t, srv), RedisOptions{})
+		c := New(NewTiered(TieredOptions{Budget: time.Second}, Tier{Name: "memory", Store: newMemory(t, 16<<20)},
+			Tier{Name: "disk", Store: d}, Tier{Name: "redis", Store: rds, Remote: true}), Options{})
+		t.Cleanup(c.Wait)
+		return c
+	}
+	a, b := edge(), edge()
+	const n = 5_000_000
+	resp, sum, _ := getSum(t, a, pol, o, "https://e.com/5000000")
+	if resp.Outcome != Miss || sum != patternSum(0, n) {
+		t.Fatalf("edge a: %v", resp.Outcome)
+	}
+	a.Wait()
+	resp, sum, _ = getSum(t, b, pol, o, "https://e.com/5000000")
+	if resp.Outcome != Hit || sum != patternSum(0, n) || o.calls.Load() != 1 {
+		t.Fatalf("edge b: %v, body ok %v, origin asked %d times", resp.Outcome, sum == patternSum(0, n), o.calls.Load())
 	}
 }

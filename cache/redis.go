@@ -235,3 +235,120 @@ func (s *Redis) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Create starts a streamed write (StreamStore): chunks are stored as they
+// come, under a new generation, and the metadata key is switched to them on
+// Commit, so readers see the old object or the new one, never a mix. The
+// writer cannot read back (ReadAt fails): Tiered streams fills into a local
+// tier and copies them here once whole.
+func (s *Redis) Create(ctx context.Context, key string, e *Entry, ttl time.Duration) (BodyWriter, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("redis cache create: no ttl: %w", ErrTooLarge)
+	}
+	var g [8]byte
+	_, _ = rand.Read(g[:])
+	cp := *e
+	cp.Body, cp.Content = nil, nil
+	cp.Expires = s.o.Now().Add(ttl)
+	return &redisWriter{s: s, ctx: ctx, obj: s.objectKey(key), gen: hex.EncodeToString(g[:]), ttl: ttl, e: &cp}, nil
+}
+
+// CanStream is false: a fill cannot read along a write into Redis (Tiered
+// fills a local tier and copies it here).
+func (s *Redis) CanStream() bool { return false }
+
+type redisWriter struct {
+	s   *Redis
+	ctx context.Context
+	obj string
+	gen string
+	ttl time.Duration
+	e   *Entry
+
+	buf    []byte
+	chunks int
+	n      int64
+	crc    uint32
+	ended  bool
+}
+
+func (w *redisWriter) Write(p []byte) (int, error) {
+	if w.ended {
+		return 0, errors.New("redis cache: write after commit or abort")
+	}
+	if w.n+int64(len(p)) > w.s.o.MaxObjectSize {
+		return 0, fmt.Errorf("redis cache: body over %d bytes: %w", w.s.o.MaxObjectSize, ErrTooLarge)
+	}
+	written := len(p)
+	w.crc = crc32.Update(w.crc, crc32.IEEETable, p)
+	w.n += int64(len(p))
+	for len(p) > 0 {
+		k := min(len(p), w.s.o.ChunkSize-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == w.s.o.ChunkSize {
+			if err := w.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return written, nil
+}
+
+func (w *redisWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.s.rdb.Set(w.ctx, chunkKey(w.obj, w.gen, w.chunks), w.buf, w.ttl+chunkGrace).Err()
+	if err != nil {
+		return fmt.Errorf("redis cache set chunk: %w", err)
+	}
+	w.chunks++
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *redisWriter) ReadAt([]byte, int64) (int, error) {
+	return 0, errors.New("redis cache: a streamed write cannot be read back")
+}
+
+func (w *redisWriter) Commit(ctx context.Context) error {
+	if w.ended {
+		return errors.New("redis cache: commit after commit or abort")
+	}
+	w.ended = true
+	m := &redisMeta{bodyLen: int(w.n), crc: w.crc}
+	if w.n <= int64(w.s.o.ChunkSize) && w.chunks == 0 {
+		w.e.Body = w.buf // small: inline in the metadata, as Set does
+	} else {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		m.gen, m.chunks = w.gen, w.chunks
+	}
+	old, err := w.s.rdb.SetArgs(ctx, metaKey(w.obj), encodeMeta(m, w.e), redis.SetArgs{TTL: w.ttl, Get: true}).Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis cache commit: %w", err)
+	}
+	w.s.dropChunks(ctx, w.obj, old)
+	return nil
+}
+
+func (w *redisWriter) Abort() {
+	if w.ended {
+		return
+	}
+	w.ended = true
+	keys := make([]string, w.chunks)
+	for i := range keys {
+		keys[i] = chunkKey(w.obj, w.gen, i)
+	}
+	if len(keys) > 0 {
+		_ = w.s.rdb.Unlink(context.WithoutCancel(w.ctx), keys...).Err() // best effort: they expire anyway
+	}
+}
+
+func (w *redisWriter) Close() error {
+	w.Abort()
+	return nil
+}

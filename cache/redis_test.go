@@ -140,3 +140,44 @@ func TestRedisNoTornReads(t *testing.T) {
 		t.Fatalf("final read: %v", err)
 	}
 }
+
+// TestRedisStreamedWrite: a body written in pieces reads back whole, inline
+// or chunked; an aborted write leaves the old object and no chunks.
+func TestRedisStreamedWrite(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redisClient(t, srv)
+	s := NewRedis(rdb, RedisOptions{ChunkSize: 1000, MaxObjectSize: 100_000})
+	ctx := context.Background()
+	for _, n := range []int{0, 10, 1000, 1001, 5500} {
+		body := patterned(n)
+		w, err := s.Create(ctx, "k", sampleEntry(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := body; len(p) > 0; p = p[min(333, len(p)):] {
+			if _, err := w.Write(p[:min(333, len(p))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, "k")
+		if err != nil || !bytes.Equal(got.Body, body) || got.Header.Get("Content-Type") != "text/html" {
+			t.Fatalf("size %d: %v", n, err)
+		}
+	}
+	w, _ := s.Create(ctx, "k", sampleEntry(), time.Minute)
+	_, _ = w.Write(patterned(4000))
+	w.Abort()
+	if got, err := s.Get(ctx, "k"); err != nil || len(got.Body) != 5500 {
+		t.Fatalf("after an aborted rewrite: %v", err)
+	}
+	if chunks, _ := rdb.Keys(ctx, "*:c:*").Result(); len(chunks) != 6 {
+		t.Fatalf("%d chunks left, want the 6 of the committed object", len(chunks))
+	}
+	w, _ = s.Create(ctx, "big", sampleEntry(), time.Minute)
+	if _, err := w.Write(make([]byte, 100_001)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}

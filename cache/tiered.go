@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -295,14 +296,84 @@ func (t *Tiered) MaxObjectSize() int64 {
 	return m
 }
 
-// Create streams into the first tier that can (StreamStore).
+// Create streams into the first local tier that can (StreamStore: disk).
+// Once committed, the entry is copied in the background into the remote
+// tiers that take streamed bodies (Redis), so that other edges share it;
+// the fill itself never waits for them.
 func (t *Tiered) Create(ctx context.Context, key string, e *Entry, ttl time.Duration) (BodyWriter, error) {
 	for _, l := range t.levels {
 		if s, ok := l.Store.(StreamStore); ok && !l.Remote {
-			return s.Create(ctx, key, e, ttl)
+			w, err := s.Create(ctx, key, e, ttl)
+			if err != nil {
+				return nil, err
+			}
+			return &sharingWriter{BodyWriter: w, t: t, local: l.Store, key: key, ttl: ttl}, nil
 		}
 	}
 	return nil, fmt.Errorf("cache: no tier takes a streamed body: %w", ErrTooLarge)
+}
+
+// sharingWriter copies a committed fill to the remote tiers.
+type sharingWriter struct {
+	BodyWriter
+	t     *Tiered
+	local Store
+	key   string
+	ttl   time.Duration
+}
+
+func (w *sharingWriter) Commit(ctx context.Context) error {
+	if err := w.BodyWriter.Commit(ctx); err != nil {
+		return err
+	}
+	w.t.copyToRemotes(ctx, w.local, w.key, w.ttl)
+	return nil
+}
+
+// copyToRemotes streams an entry of a local tier into each remote tier that
+// takes streamed bodies and this size, in the background, chunk by chunk
+// (no whole body in memory), within 10 times WriteTimeout.
+func (t *Tiered) copyToRemotes(ctx context.Context, from Store, key string, ttl time.Duration) {
+	for _, l := range t.levels {
+		rs, ok := l.Store.(StreamStore)
+		if !ok || !l.Remote || !t.allow(l) {
+			continue
+		}
+		t.writes.Add(1)
+		go func() {
+			defer t.writes.Done()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*t.o.WriteTimeout)
+			defer cancel()
+			e, err := from.Get(cctx, key)
+			if err != nil || e.Content == nil {
+				l.probing.Store(false)
+				return
+			}
+			if lim, ok := l.Store.(ObjectLimiter); ok && e.Content.Size() > lim.MaxObjectSize() {
+				l.probing.Store(false)
+				return
+			}
+			t.record(l, copyEntry(cctx, rs, key, e, ttl), false)
+		}()
+	}
+}
+
+func copyEntry(ctx context.Context, to StreamStore, key string, e *Entry, ttl time.Duration) error {
+	r, err := e.Content.Open(0)
+	if err != nil {
+		return nil // gone meanwhile: nothing to share
+	}
+	defer r.Close()
+	w, err := to.Create(ctx, key, e, ttl)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, r); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit(ctx)
 }
 
 // CanStream reports whether some tier takes streamed bodies.
