@@ -318,10 +318,15 @@ func (c *Cache) respondFill(f *fill, r *http.Request) (*Response, error) {
 }
 
 // afterFill answers a viewer who came as a fill finished: the entry is in
-// the store by now (or the fill failed and this fetches again).
+// the store by now (or the fill failed and this fetches again, once).
 func (c *Cache) afterFill(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
-	return c.Do(ctx, r, p, origin)
+	if ctx.Value(afterFillKey{}) != nil {
+		return nil, errors.New("origin fetch: the object's fill failed before it could be read")
+	}
+	return c.Do(context.WithValue(ctx, afterFillKey{}, true), r, p, origin)
 }
+
+type afterFillKey struct{}
 
 // claim takes an unstorable response for one waiter, stopping the timer
 // that would otherwise close it (and keep it alive until then).

@@ -490,3 +490,41 @@ func TestLargeObjectSharedThroughRedis(t *testing.T) {
 		t.Fatalf("edge b: %v, body ok %v, origin asked %d times", resp.Outcome, sum == patternSum(0, n), o.calls.Load())
 	}
 }
+
+// TestLargeObjectBrokenFill: an origin that breaks a large body midway
+// fails the viewer's response (it is cut, never completed with other
+// bytes), stores nothing, and the next request fetches again.
+func TestLargeObjectBrokenFill(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "5000000")
+		_, _ = io.Copy(w, &patternReader{n: 2_000_000})
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	o := &bigOrigin{srv: srv}
+	c, d := diskCache(t, t.TempDir())
+	for i := range 2 {
+		r := httptest.NewRequest(http.MethodGet, "https://e.com/broken", nil)
+		resp, err := c.Do(context.Background(), r, pol, o.fetch)
+		if err != nil {
+			continue // broke before the response started: fine too
+		}
+		n, err := io.Copy(io.Discard, resp.Stream)
+		resp.Stream.Close()
+		if err == nil || n >= 5_000_000 {
+			t.Fatalf("request %d: %d bytes, err %v", i, n, err)
+		}
+		c.Wait()
+	}
+	tmp, _ := os.ReadDir(d.tmp)
+	if _, n := d.Usage(); n != 0 || len(tmp) != 0 || calls.Load() != 2 {
+		t.Fatalf("%d entries, %d temporary files, origin asked %d times", n, len(tmp), calls.Load())
+	}
+}
