@@ -466,7 +466,7 @@ func TestLargeObjectRevalidated(t *testing.T) {
 func TestLargeObjectSharedThroughRedis(t *testing.T) {
 	srv := testredis.Start(t)
 	o := newBigOrigin(t)
-	edge := func() *Cache {
+	edge := func() (*Cache, *Disk) {
 		d, err := NewDisk(DiskOptions{Path: t.TempDir(), MaxBytes: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
@@ -476,18 +476,26 @@ func TestLargeObjectSharedThroughRedis(t *testing.T) {
 		c := New(NewTiered(TieredOptions{Budget: time.Second}, Tier{Name: "memory", Store: newMemory(t, 16<<20)},
 			Tier{Name: "disk", Store: d}, Tier{Name: "redis", Store: rds, Remote: true}), Options{})
 		t.Cleanup(c.Wait)
-		return c
+		return c, d
 	}
-	a, b := edge(), edge()
+	a, _ := edge()
+	b, bDisk := edge()
 	const n = 5_000_000
 	resp, sum, _ := getSum(t, a, pol, o, "https://e.com/5000000")
 	if resp.Outcome != Miss || sum != patternSum(0, n) {
 		t.Fatalf("edge a: %v", resp.Outcome)
 	}
 	a.Wait()
-	resp, sum, _ = getSum(t, b, pol, o, "https://e.com/5000000")
-	if resp.Outcome != Hit || sum != patternSum(0, n) || o.calls.Load() != 1 {
-		t.Fatalf("edge b: %v, body ok %v, origin asked %d times", resp.Outcome, sum == patternSum(0, n), o.calls.Load())
+	// Read from Redis chunk by chunk; asked for again, it moves to b's disk.
+	for i := range 3 {
+		resp, sum, _ = getSum(t, b, pol, o, "https://e.com/5000000")
+		if resp.Outcome != Hit || sum != patternSum(0, n) || o.calls.Load() != 1 {
+			t.Fatalf("edge b, request %d: %v, body ok %v, origin asked %d times", i, resp.Outcome, sum == patternSum(0, n), o.calls.Load())
+		}
+		b.Wait()
+	}
+	if _, entries := bDisk.Usage(); entries != 1 {
+		t.Fatalf("edge b's disk holds %d entries after repeated Redis hits", entries)
 	}
 }
 

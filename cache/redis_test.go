@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -179,5 +180,46 @@ func TestRedisStreamedWrite(t *testing.T) {
 	w, _ = s.Create(ctx, "big", sampleEntry(), time.Minute)
 	if _, err := w.Write(make([]byte, 100_001)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+// TestRedisStreamedRead: a body over InlineBody is returned as Content and
+// read chunk by chunk, from any offset; a damaged chunk fails the reader
+// before its bytes are returned.
+func TestRedisStreamedRead(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redisClient(t, srv)
+	s := NewRedis(rdb, RedisOptions{ChunkSize: 1000, InlineBody: 2000})
+	ctx := context.Background()
+	e := sampleEntry()
+	e.Body = patterned(5500)
+	if err := s.Set(ctx, "k", e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "k")
+	if err != nil || got.Content == nil || got.Body != nil || got.Content.Size() != 5500 {
+		t.Fatalf("large get: %v %+v", err, got)
+	}
+	for _, off := range []int64{0, 999, 1000, 2500, 5499} {
+		r, err := got.Content.Open(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(b, e.Body[off:]) {
+			t.Fatalf("from %d: %d bytes, %v", off, len(b), err)
+		}
+	}
+	chunks, _ := rdb.Keys(ctx, strings.ReplaceAll(s.objectKey("k"), "{", `\{`)+":c:*").Result()
+	for _, k := range chunks {
+		if strings.HasSuffix(k, ":3") {
+			rdb.SetRange(ctx, k, 10, "XX")
+		}
+	}
+	r, _ := got.Content.Open(0)
+	b, err := io.ReadAll(r)
+	if !errors.Is(err, ErrCorrupt) || len(b) != 3000 || !bytes.Equal(b, e.Body[:3000]) {
+		t.Fatalf("damaged chunk: %d bytes, %v", len(b), err)
 	}
 }

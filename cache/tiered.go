@@ -158,15 +158,13 @@ func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
 	return nil, ErrNotFound
 }
 
-// promote copies e from level i into the levels above it. Only entries with
-// their body in memory move up (a disk tier's large Content stays there);
-// a write into a tier that writes files (a StreamStore: disk) runs in the
-// background, bounded, so that a viewer never waits for an fsync.
+// promote copies e from level i into the levels above it. A write into a
+// tier that writes files (a StreamStore: disk) runs in the background,
+// bounded, so that a viewer never waits for an fsync; a large body kept
+// outside memory (Content: a Redis object read chunk by chunk) moves up
+// only into such a tier, streamed.
 func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
-	if e.Content != nil {
-		return
-	}
-	if size := int64(e.Size()); size > t.o.PromoteSmall && t.freq.add(key) < t.o.PromoteMinHits {
+	if size := max(int64(e.Size()), e.BodySize()); size > t.o.PromoteSmall && t.freq.add(key) < t.o.PromoteMinHits {
 		return
 	}
 	ttl := e.Expires.Sub(t.o.Now())
@@ -174,11 +172,12 @@ func (t *Tiered) promote(ctx context.Context, key string, e *Entry, from int) {
 		return
 	}
 	for _, l := range t.levels[:from] {
-		if writesFiles(l) {
+		switch {
+		case writesFiles(l):
 			t.background(ctx, l, key, e, ttl, false)
-			continue
+		case e.Content == nil:
+			_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) }, true)
 		}
-		_ = t.call(ctx, l, "promote", func(ctx context.Context) error { return l.Store.Set(ctx, key, e, ttl) }, true)
 	}
 }
 
