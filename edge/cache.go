@@ -242,12 +242,13 @@ func (s *Server) invalidationsHandler(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /invalidations/{id}", func(w http.ResponseWriter, r *http.Request) {
 		inv, err := s.cache.inv.Status(r.Context(), r.PathValue("id"))
-		if err != nil {
-			status := http.StatusInternalServerError
-			if errors.Is(err, cache.ErrNotFound) {
-				status = http.StatusNotFound
-			}
-			http.Error(w, err.Error(), status)
+		switch {
+		case errors.Is(err, cache.ErrNotFound):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		case err != nil: // Redis unreachable: ask again later
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		writeJSON(w, http.StatusOK, inv)

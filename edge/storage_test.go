@@ -146,11 +146,20 @@ func TestInvalidationStatusCodes(t *testing.T) {
 	if r := post(`{"paths": ["/ok/*"]}`); r.StatusCode != http.StatusCreated {
 		t.Fatalf("with Redis up: %d", r.StatusCode)
 	}
+	ok := post(`{"paths": ["/ok/*"]}`)
 	rds.Kill()
 	start := time.Now()
 	r := post(`{"paths": ["/leaked.pdf"]}`)
 	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || time.Since(start) > 5*time.Second {
 		t.Fatalf("with Redis refused: %d, Retry-After %q, after %s", r.StatusCode, r.Header.Get("Retry-After"), time.Since(start))
+	}
+	st, err := http.Get("http://" + re.Addr("admin") + ok.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Body.Close()
+	if st.StatusCode != http.StatusServiceUnavailable || st.Header.Get("Retry-After") == "" {
+		t.Fatalf("status with Redis refused: %d", st.StatusCode)
 	}
 }
 
