@@ -211,3 +211,27 @@ func BenchmarkDiskGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTieredMemoryHit is a memory hit through a Tiered store of
+// memory, disk and Redis-like tiers: the list costs nothing on that path.
+func BenchmarkTieredMemoryHit(b *testing.B) {
+	m, err := NewMemory(MemoryOptions{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	t := NewTiered(TieredOptions{}, Tier{Name: "memory", Store: m}, Tier{Name: "disk", Store: d})
+	ctx := context.Background()
+	_ = m.Set(ctx, "k", bodyEntry(16<<10), time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := t.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

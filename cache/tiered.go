@@ -140,10 +140,12 @@ func (t *Tiered) RemoteUp() bool {
 func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
 	for i, l := range t.levels {
 		var e *Entry
-		err := t.call(ctx, l, "get", func(ctx context.Context) (err error) {
-			e, err = l.Store.Get(ctx, key)
-			return err
-		})
+		var err error
+		if !l.Remote {
+			e, err = l.Store.Get(ctx, key) // the hit path: no closure, no goroutine
+		} else {
+			e, err = t.getRemote(ctx, l, key)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -156,6 +158,24 @@ func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
 		return e, nil
 	}
 	return nil, ErrNotFound
+}
+
+// getRemote is Get on a remote tier. The call may outlive the wait for it
+// (a hung Redis), so its result is passed atomically, not through a shared
+// variable.
+func (t *Tiered) getRemote(ctx context.Context, l *level, key string) (*Entry, error) {
+	var got atomic.Pointer[Entry]
+	err := t.call(ctx, l, "get", func(ctx context.Context) error {
+		e, err := l.Store.Get(ctx, key)
+		if err == nil {
+			got.Store(e)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return got.Load(), nil
 }
 
 // promote copies e from level i into the levels above it. A write into a
