@@ -66,6 +66,11 @@ func (s *Server) newCache() (*edgeCache, error) {
 			return nil, fmt.Errorf("edge cache disk tier: %w", err)
 		}
 		tiers = append(tiers, cache.Tier{Name: "disk", Store: ec.disk})
+		go func(d *cache.Disk) {
+			<-d.Loaded()
+			bytes, n := d.Usage()
+			s.log.Info().Str("path", cs.Disk.Path).Int("entries", n).Int64("bytes", bytes).Msg("cache: disk tier loaded")
+		}(ec.disk)
 		// Invalidations live beside the entries they govern, so that both
 		// survive a restart together.
 		journal = filepath.Join(cs.Disk.Path, "invalidations.journal")

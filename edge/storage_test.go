@@ -255,3 +255,40 @@ func TestInvalidationSurvivesEverything(t *testing.T) {
 		t.Fatalf("origin asked %d times after the restarts, want 2", got)
 	}
 }
+
+// TestLargeObjectViewersAtTheEdge: 20 viewers over HTTP/2 ask for an
+// uncached 20 MB object at once: one origin request, and every viewer gets
+// the whole object.
+func TestLargeObjectViewersAtTheEdge(t *testing.T) {
+	e := newTestEnv(t)
+	o := &bigObjects{}
+	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 1GiB}}", filepath.Join(e.dir, "cache"))
+	dist := fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: app, cache_policy: {default_ttl: 1h}}`, addr, e.caFile)
+	re := e.startEdge(e.edgeConfig(extra, dist))
+	c := re.client(true)
+	want := sha256.Sum256(bytes.Repeat([]byte("0123456789abcdef"), 20_000_000/16))
+	sums := make(chan [32]byte, 20)
+	for range 20 {
+		go func() {
+			var sum [32]byte // zero on failure
+			if resp, err := c.Get("https://www.example.test/20000000.bin"); err == nil {
+				h := sha256.New()
+				if _, err := io.Copy(h, resp.Body); err == nil {
+					sum = [32]byte(h.Sum(nil))
+				}
+				resp.Body.Close()
+			}
+			sums <- sum
+		}()
+	}
+	for range 20 {
+		if <-sums != want {
+			t.Fatal("a viewer got a different body")
+		}
+	}
+	if n := o.calls.Load(); n != 1 {
+		t.Fatalf("origin asked %d times", n)
+	}
+}
