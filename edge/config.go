@@ -280,6 +280,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&a.TrustedRoots)
 	}
 	abs(&c.Edge.Logs.Dir)
+	abs(&c.Edge.Cache.Disk.Path)
 	for i := range c.Distributions {
 		for j := range c.Distributions[i].Origins {
 			o := &c.Distributions[i].Origins[j]

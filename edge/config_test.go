@@ -38,6 +38,12 @@ func TestCacheSettingsErrors(t *testing.T) {
 			t.Errorf("cache %s: %v, want %q", tc.cache, err, tc.want)
 		}
 	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edge.yaml")
+	_ = os.WriteFile(file, []byte(strings.Replace(minimalConfig, "  location: T1\n", "  location: T1\n  cache: {disk: {path: cache}}\n", 1)), 0o600)
+	if cfg, err := LoadConfig(file); err != nil || cfg.Edge.Cache.Disk.Path != filepath.Join(dir, "cache") || cfg.Edge.Cache.Disk.Size != 10<<30 {
+		t.Fatalf("disk path relative to the config file: %v %+v", err, cfg.Edge.Cache.Disk)
+	}
 	text := strings.Replace(minimalConfig, "{target: app}", "{target: app, cache_policy: {max_object_size: 5GiB}}", 1)
 	cfg, err := ParseConfig("edge.yaml", []byte(text))
 	if err != nil || cachePolicy(&cfg.Distributions[0].DefaultBehavior).MaxObjectSize != 5<<30 {
