@@ -29,6 +29,9 @@ type RedisOptions struct {
 	// returned as Content, read chunk by chunk as a viewer takes it.
 	// Default 1 MiB.
 	InlineBody int64
+	// ChunkTimeout bounds fetching one chunk of such a body while a viewer
+	// reads it; past it the viewer's response is cut. Default 2s.
+	ChunkTimeout time.Duration
 	// Now stamps Expires; time.Now when nil.
 	Now func() time.Time
 }
@@ -66,6 +69,9 @@ func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
 	}
 	if o.InlineBody <= 0 {
 		o.InlineBody = 1 << 20
+	}
+	if o.ChunkTimeout <= 0 {
+		o.ChunkTimeout = 2 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -143,15 +149,12 @@ type redisReader struct {
 	buf  string // rest of the current chunk
 }
 
-// redisChunkTimeout bounds fetching one chunk while streaming.
-const redisChunkTimeout = 10 * time.Second
-
 func (r *redisReader) Read(p []byte) (int, error) {
 	for r.buf == "" {
 		if r.next >= r.c.m.chunks {
 			return 0, io.EOF
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), redisChunkTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), r.c.s.o.ChunkTimeout)
 		v, err := r.c.s.rdb.Get(ctx, chunkKey(r.c.obj, r.c.m.gen, r.next)).Result()
 		cancel()
 		if err != nil {
