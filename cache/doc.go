@@ -63,7 +63,11 @@
 // (Pebble, Badger) would rewrite large values in compactions.
 //
 // Invalidations: durable before acknowledged (Redis, or the journal beside
-// the disk tier), applied to every tier because every lookup checks them
-// (an exact-path map and a prefix tree: about 50 ns whether there are none
-// or 10,000), and CloudFront's rules ('*' only at the end, 3,000 paths).
+// the disk tier), applied to every tier because every lookup checks them,
+// and CloudFront's rules ('*' only at the end, 3,000 paths). The check walks
+// a radix tree kept in pointer-free slices: 15 ns with no invalidation, 35-
+// 50 ns with 10,000 of 3 paths each; a whole hit (BenchmarkCacheHitInvalidations,
+// interleaved runs) costs 1-4% more with them, where the linear scan cost
+// 30x. Records are kept as JSON in one byte slice, so that they give the
+// garbage collector nothing to trace on every request.
 package cache

@@ -116,8 +116,7 @@ type Invalidator struct {
 	o InvalidatorOptions
 
 	mu      sync.RWMutex // guards the fields below
-	recs    []Invalidation
-	ids     map[string]bool
+	recs    invRecords
 	idx     *invIndex
 	horizon int64 // Unix ns: entries fetched before it count as invalidated
 	hooks   []func(Invalidation)
@@ -153,7 +152,7 @@ func NewInvalidator(o InvalidatorOptions) *Invalidator {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 2 * time.Second
 	}
-	v := &Invalidator{o: o, ids: map[string]bool{}, idx: newInvIndex()}
+	v := &Invalidator{o: o, recs: newInvRecords(), idx: newInvIndex()}
 	v.loadJournal()
 	return v
 }
@@ -292,11 +291,9 @@ func (v *Invalidator) Status(ctx context.Context, id string) (Invalidation, erro
 	if v.o.Redis == nil {
 		v.mu.RLock()
 		defer v.mu.RUnlock()
-		for _, r := range v.recs {
-			if r.ID == id {
-				r.Status = Completed
-				return r, nil
-			}
+		if r, ok := v.recs.get(id); ok {
+			r.Status = Completed
+			return r, nil
 		}
 		return Invalidation{}, fmt.Errorf("invalidation %q: %w", id, ErrNotFound)
 	}
@@ -407,21 +404,21 @@ func (v *Invalidator) poll(ctx context.Context) {
 		}
 		return
 	}
-	inRedis := make(map[string]bool, len(recs))
+	inRedis := make(map[invID]bool, len(recs))
 	var invs []Invalidation
 	for _, r := range recs {
 		var inv Invalidation
 		if json.Unmarshal([]byte(r), &inv) == nil {
-			inRedis[inv.ID] = true
+			inRedis[idOf(inv.ID)] = true
 			invs = append(invs, inv)
 		}
 	}
 	v.learn(ctx, invs...)
 	v.mu.RLock()
 	var lost []Invalidation
-	for _, r := range v.recs {
-		if !inRedis[r.ID] && r.CreateTime.UnixMilli() >= cutoff {
-			lost = append(lost, r)
+	for _, r := range v.recs.refs {
+		if !inRedis[r.id] && r.at/1e6 >= cutoff {
+			lost = append(lost, v.recs.decode(r))
 		}
 	}
 	v.mu.RUnlock()
@@ -463,7 +460,7 @@ func (v *Invalidator) apply(invs ...Invalidation) (added []Invalidation, err err
 	v.mu.Lock()
 	for _, inv := range invs {
 		inv.Status = ""
-		if !v.ids[inv.ID] {
+		if !v.recs.has(inv.ID) {
 			v.addLocked(inv)
 			added = append(added, inv)
 		}
@@ -486,9 +483,7 @@ func (v *Invalidator) apply(invs ...Invalidation) (added []Invalidation, err err
 }
 
 func (v *Invalidator) addLocked(inv Invalidation) {
-	v.ids[inv.ID] = true
-	i, _ := slices.BinarySearchFunc(v.recs, inv.CreateTime, func(r Invalidation, t time.Time) int { return r.CreateTime.Compare(t) })
-	v.recs = slices.Insert(v.recs, i, inv)
+	v.recs.add(inv)
 	t := inv.CreateTime.UnixNano()
 	for _, p := range inv.Paths {
 		v.idx.add(decodePattern(p), t)
@@ -499,24 +494,23 @@ func (v *Invalidator) addLocked(inv Invalidation) {
 // rewrites the journal without them.
 func (v *Invalidator) prune() {
 	v.mu.Lock()
-	cutoff := v.o.Now().Add(-v.o.Retention)
-	i := sort.Search(len(v.recs), func(i int) bool { return v.recs[i].CreateTime.After(cutoff) })
+	cutoff := v.o.Now().Add(-v.o.Retention).UnixNano()
+	refs := v.recs.refs
+	i := sort.Search(len(refs), func(i int) bool { return refs[i].at > cutoff })
 	if i == 0 {
 		v.mu.Unlock()
 		return
 	}
-	v.horizon = max(v.horizon, v.recs[i-1].CreateTime.Add(v.o.Skew).UnixNano())
-	v.recs = slices.Clone(v.recs[i:])
-	v.ids = make(map[string]bool, len(v.recs))
-	v.idx = newInvIndex()
-	for _, r := range v.recs {
-		v.ids[r.ID] = true
-		t := r.CreateTime.UnixNano()
-		for _, p := range r.Paths {
-			v.idx.add(decodePattern(p), t)
-		}
+	v.horizon = max(v.horizon, refs[i-1].at+int64(v.o.Skew))
+	keep := make([]Invalidation, 0, len(refs)-i)
+	for _, r := range refs[i:] {
+		keep = append(keep, v.recs.decode(r))
 	}
-	keep := slices.Clone(v.recs)
+	v.recs = newInvRecords()
+	v.idx = newInvIndex()
+	for _, r := range keep {
+		v.addLocked(r)
+	}
 	horizon := v.horizon
 	v.mu.Unlock()
 	if err := v.rewriteJournal(keep, horizon); err != nil {

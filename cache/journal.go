@@ -44,7 +44,7 @@ func (v *Invalidator) loadJournal() {
 			continue // torn by a crash
 		}
 		v.horizon = max(v.horizon, l.Horizon)
-		if l.ID != "" && !v.ids[l.ID] && l.CreateTime.After(cutoff) {
+		if l.ID != "" && !v.recs.has(l.ID) && l.CreateTime.After(cutoff) {
 			v.addLocked(l.Invalidation)
 		}
 	}
