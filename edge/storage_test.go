@@ -170,7 +170,7 @@ func TestHungRedisBudget(t *testing.T) {
 	rds := testredis.Start(t)
 	o := &countingOrigin{}
 	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
-	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q, redis_timeout: 50ms}", rds.URL())
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q, redis_timeout: 50ms}\n  admin: {listen: \"127.0.0.1:0\"}", rds.URL())
 	re := e.startEdge(e.edgeConfig(extra, cachedDistribution(e, addr)))
 	c := re.client(false)
 	get(t, c, "https://www.example.test/warm") // connections up
@@ -188,6 +188,16 @@ func TestHungRedisBudget(t *testing.T) {
 	t.Logf("worst miss with Redis hung: %s (redis_timeout 50ms)", worst)
 	if worst > time.Second {
 		t.Fatalf("a miss took %s with Redis hung", worst)
+	}
+	// An invalidation cannot be made durable: a prompt 503, not a hang.
+	start := time.Now()
+	post, err := http.Post("http://"+re.Addr("admin")+"/invalidations", "application/json", strings.NewReader(`{"paths": ["/x"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != http.StatusServiceUnavailable || time.Since(start) > 5*time.Second {
+		t.Fatalf("POST /invalidations with Redis hung: %d after %s", post.StatusCode, time.Since(start))
 	}
 }
 
