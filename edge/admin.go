@@ -2,6 +2,7 @@ package edge
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/adminhttp"
+	"github.com/edgegate/edgegate/internal/yamlconf"
 )
 
 // stats counts requests for /metrics.
@@ -35,9 +38,41 @@ func (s *stats) count(result, detailed accesslog.ResultType, status int) {
 	s.mu.Unlock()
 }
 
-// adminHandler serves /healthz and /metrics (Prometheus text format).
+// adminHandler serves /healthz, /readyz, /metrics (Prometheus text
+// format), the invalidations, POST /reload, /debug/config and
+// /debug/pprof/, behind the admin guard (whose token a reload may change).
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := adminhttp.Guard{
+			Token:    s.state().cfg.Edge.Admin.Token,
+			Loopback: adminhttp.IsLoopbackListen(s.Addr("admin")),
+			Open:     []string{"/healthz", "/readyz"},
+			Private:  []string{"/debug/"},
+		}
+		g.Wrap(mux).ServeHTTP(w, r)
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Reload(r.Context()); err != nil {
+			status := http.StatusUnprocessableEntity
+			if errors.Is(err, ErrNoConfigFile) {
+				status = http.StatusConflict
+			}
+			writeJSON(w, status, map[string]string{"status": "refused", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
+	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := yamlconf.Redacted(s.state().cfg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+		_, _ = w.Write(out)
+	})
+	adminhttp.HandlePprof(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -47,7 +82,7 @@ func (s *Server) adminHandler() http.Handler {
 	// traffic (compose's --wait, a load balancer) should wait.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if pending := s.certs.Pending(); len(pending) > 0 && s.Addr("https") != "" {
+		if pending := s.state().certs.Pending(); len(pending) > 0 && s.Addr("https") != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "waiting for certificates: %s\n", strings.Join(pending, ", "))
 			return
@@ -59,7 +94,7 @@ func (s *Server) adminHandler() http.Handler {
 		s.writeMetrics(w)
 	})
 	s.invalidationsHandler(mux)
-	return mux
+	return h
 }
 
 func (s *Server) writeMetrics(w io.Writer) {
@@ -77,9 +112,10 @@ func (s *Server) writeMetrics(w io.Writer) {
 			status = "000"
 		}
 		fmt.Fprintf(w, "edgegate_edge_requests_total{location=%q,result_type=%q,detailed_result_type=%q,status=%q} %d\n",
-			s.cfg.Edge.Location, k.result, k.detailed, status, counts[k])
+			s.state().cfg.Edge.Location, k.result, k.detailed, status, counts[k])
 	}
 	fmt.Fprintln(w, "# HELP edgegate_edge_tls_refused_total TLS handshakes refused for an unknown or missing server name.")
 	fmt.Fprintln(w, "# TYPE edgegate_edge_tls_refused_total counter")
-	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.cfg.Edge.Location, s.stats.tlsRefused.Load())
+	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.state().cfg.Edge.Location, s.stats.tlsRefused.Load())
+	adminhttp.WriteRuntimeMetrics(w)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // cachePolicy maps a behavior's cache policy to the cache package's.
@@ -52,8 +53,8 @@ type edgeCache struct {
 	disk  *cache.Disk
 }
 
-func (s *Server) newCache() (*edgeCache, error) {
-	cs := s.cfg.Edge.Cache
+func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
+	cs := cfg.Edge.Cache
 	mem, err := cache.NewMemory(cache.MemoryOptions{MaxBytes: int64(cs.Memory)})
 	if err != nil {
 		return nil, fmt.Errorf("edge cache memory tier: %w", err)
@@ -62,14 +63,14 @@ func (s *Server) newCache() (*edgeCache, error) {
 	tiers := []cache.Tier{{Name: "memory", Store: mem}}
 	journal := ""
 	if cs.Disk.Path != "" {
-		if ec.disk, err = cache.NewDisk(cache.DiskOptions{Path: cs.Disk.Path, MaxBytes: int64(cs.Disk.Size), Logger: s.log}); err != nil {
+		if ec.disk, err = cache.NewDisk(cache.DiskOptions{Path: cs.Disk.Path, MaxBytes: int64(cs.Disk.Size), Logger: log}); err != nil {
 			return nil, fmt.Errorf("edge cache disk tier: %w", err)
 		}
 		tiers = append(tiers, cache.Tier{Name: "disk", Store: ec.disk})
 		go func(d *cache.Disk) {
 			<-d.Loaded()
 			bytes, n := d.Usage()
-			s.log.Info().Str("path", cs.Disk.Path).Int("entries", n).Int64("bytes", bytes).Msg("cache: disk tier loaded")
+			log.Info().Str("path", cs.Disk.Path).Int("entries", n).Int64("bytes", bytes).Msg("cache: disk tier loaded")
 		}(ec.disk)
 		// Invalidations live beside the entries they govern, so that both
 		// survive a restart together.
@@ -82,9 +83,9 @@ func (s *Server) newCache() (*edgeCache, error) {
 		honourDeadlines(ec.redis)
 		tiers = append(tiers, cache.Tier{Name: "redis", Store: cache.NewRedis(ec.redis, cache.RedisOptions{}), Remote: true})
 	}
-	store := cache.NewTiered(cache.TieredOptions{Logger: s.log, Budget: cs.RedisTimeout.D()}, tiers...)
-	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Journal: journal, Node: s.cfg.Edge.Location, Logger: s.log})
-	ec.c = cache.New(store, cache.Options{Logger: s.log, Invalidator: ec.inv})
+	store := cache.NewTiered(cache.TieredOptions{Logger: log, Budget: cs.RedisTimeout.D()}, tiers...)
+	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Journal: journal, Node: cfg.Edge.Location, Logger: log})
+	ec.c = cache.New(store, cache.Options{Logger: log, Invalidator: ec.inv})
 	return ec, nil
 }
 

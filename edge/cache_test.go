@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -144,7 +143,7 @@ func TestSharedRedisTierAndInvalidation(t *testing.T) {
 	rds := testredis.Start(t)
 	o := &countingOrigin{}
 	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
-	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q}\n  admin: {listen: \"127.0.0.1:0\"}", rds.URL())
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q}\n  admin: {listen: \"127.0.0.1:0\", token: %q}", rds.URL(), testAdminToken)
 	one := e.startEdge(strings.Replace(e.edgeConfig(extra, cachedDistribution(e, addr)), "location: TST1", "location: ONE1", 1))
 	two := e.startEdge(strings.Replace(e.edgeConfig(extra, cachedDistribution(e, addr)), "location: TST1", "location: TWO1", 1))
 
@@ -157,11 +156,7 @@ func TestSharedRedisTierAndInvalidation(t *testing.T) {
 		t.Fatalf("second edge: %s, origin asked %d times", resp.Header.Get("X-Cache"), o.requests("/images/cat.jpg"))
 	}
 
-	post, err := http.Post("http://"+one.Addr("admin")+"/invalidations", "application/json", bytes.NewBufferString(`{"paths": ["/images/*"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	post.Body.Close()
+	post := adminCall(t, one.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/images/*"]}`)
 	if post.StatusCode != http.StatusCreated || post.Header.Get("Location") == "" {
 		t.Fatalf("POST /invalidations: %d", post.StatusCode)
 	}

@@ -75,9 +75,13 @@ type LogSettings struct {
 	IncludeCookies bool `yaml:"include_cookies"`
 }
 
-// AdminSettings configure the admin listener (/healthz, /metrics).
+// AdminSettings configure the admin listener (/healthz, /readyz, /metrics,
+// /invalidations, /reload, /debug/).
 type AdminSettings struct {
 	Listen string `yaml:"listen"`
+	// Token is the bearer token every state-changing call needs, and every
+	// read unless the listener is on loopback; usually "${EDGEGATE_ADMIN_TOKEN}".
+	Token string `yaml:"token"`
 }
 
 // Timeouts bound every viewer connection; zero values take the defaults.

@@ -23,6 +23,7 @@ type exchange struct {
 	r     *http.Request
 	start time.Time
 	id    string
+	st    *state        // the config snapshot the request runs on
 	dist  *distribution // nil for an unknown host
 	log   zerolog.Logger
 
@@ -60,6 +61,15 @@ func (ex *exchange) classify(result, response, detailed accesslog.ResultType) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	ex.result, ex.respResult, ex.detailed = result, response, detailed
+}
+
+// bodyBroken reports whether reading the viewer's request body failed.
+func (ex *exchange) bodyBroken() bool {
+	if ex.reqBody == nil {
+		return false
+	}
+	_, err := ex.reqBody.stats()
+	return err != nil
 }
 
 // Header implements http.ResponseWriter.

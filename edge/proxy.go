@@ -255,15 +255,15 @@ func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchan
 	}
 	out.Set("X-Forwarded-Proto", proto)
 	out.Del("X-Forwarded-Host")
-	s.addVia(out)
 	if ex != nil {
+		addVia(out, ex.st.cfg.Edge.Location)
 		out.Set("X-Edge-Request-Id", ex.id)
 	}
 }
 
 // addVia appends this edge's hop to the Via header.
-func (s *Server) addVia(h http.Header) {
-	via := "1.1 " + s.cfg.Edge.Location + " (edgegate)"
+func addVia(h http.Header, location string) {
+	via := "1.1 " + location + " (edgegate)"
 	if v := h.Get("Via"); v != "" {
 		via = v + ", " + via
 	}
@@ -273,8 +273,8 @@ func (s *Server) addVia(h http.Header) {
 // edgeHeaders adds the headers every edge response carries.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
 	h.Set("X-Cache", string(result)+" from edgegate")
-	s.addVia(h)
-	h.Set("X-Edge-Location", s.cfg.Edge.Location)
+	addVia(h, ex.st.cfg.Edge.Location)
+	h.Set("X-Edge-Location", ex.st.cfg.Edge.Location)
 	h.Set("X-Edge-Request-Id", ex.id)
 }
 
@@ -286,6 +286,16 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
 		return
 	}
+	if ex.bodyBroken() {
+		// The viewer broke its own request body (a malformed chunk, a body
+		// cut short): its fault, not the origin's.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientCommError)
+		_, berr := ex.reqBody.stats()
+		ex.logger().Info().Str("detailed_result_type", string(accesslog.ResultClientCommError)).Str("cause", rootCause(berr)).
+			Msg("the viewer's request body is malformed or cut short")
+		s.errorPage(w, ex, http.StatusBadRequest, "The request body is malformed or was cut short.")
+		return
+	}
 	kind := originconn.Classify(err)
 	var be *bodyReadError
 	if errors.As(err, &be) {
@@ -295,7 +305,7 @@ func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchang
 			kind = originconn.KindTimeout
 		}
 	}
-	detailed := accesslog.ResultType(kind.String())
+	detailed := kind.Result()
 	status := kind.Status()
 	ex.classify(accesslog.ResultError, accesslog.ResultError, detailed)
 	ev := ex.logger().Error().Str("detailed_result_type", string(detailed)).Int("status", status)
@@ -320,18 +330,10 @@ func rootCause(err error) string {
 	return err.Error()
 }
 
+// originAdvice is the result table's advice for an origin failure.
 func originAdvice(k originconn.Kind) string {
-	switch k {
-	case originconn.KindDNS:
-		return "origin domain name does not resolve; check the DNS record or set connect_to"
-	case originconn.KindConnect:
-		return "could not connect to or verify the origin; run `edgegate probe` against it"
-	case originconn.KindTimeout:
-		return "origin did not answer in time; check firewalls, connection_timeout and response_timeout"
-	case originconn.KindHeaderTooBig:
-		return "origin response headers are too large"
-	case originconn.KindInvalidResponse:
-		return "origin response is not valid HTTP; is protocol_policy right (HTTP spoken to an HTTPS port or the reverse)?"
+	if a := k.Result().Info().Advice; a != "" {
+		return a
 	}
 	return "origin broke the response"
 }
@@ -350,7 +352,11 @@ func errorText(status int) string {
 func (s *Server) errorPage(w http.ResponseWriter, ex *exchange, status int, msg string) {
 	h := w.Header()
 	for k := range h {
-		delete(h, k)
+		// What an origin or an earlier step set goes; Allow (for a 403 on
+		// the method) and Connection: close (to end the connection) stay.
+		if k != "Allow" && k != "Connection" {
+			delete(h, k)
+		}
 	}
 	s.edgeHeaders(h, ex, accesslog.ResultError)
 	h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -12,15 +12,20 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/acme"
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/reuseport"
 	"github.com/rs/zerolog"
 )
 
@@ -28,26 +33,55 @@ import (
 type Options struct {
 	// Logger receives the operational log (JSON).
 	Logger zerolog.Logger
+	// ConfigPath is the file Reload reads again; Reload is refused when it
+	// is empty (a config that came from elsewhere).
+	ConfigPath string
 }
 
-// Server is one edge node.
+// Server is one edge node. What a reload can change lives in a state
+// snapshot that each request takes once, so a request runs on one config
+// from start to end; the cache, the statistics and unchanged listeners,
+// certificates and origin connection pools belong to the node and outlive
+// reloads.
 type Server struct {
-	cfg    *Config
+	opts   Options
 	log    zerolog.Logger
 	stdlog *log.Logger
-	certs  *acme.Manager
-	access *accesslog.Writer
-	byHost map[string]*distribution
-	dists  []*distribution
+	st     atomic.Pointer[state]
 	stats  *stats
 	cache  *edgeCache
 
+	accessMu sync.RWMutex // writers hold R while writing a line; a reload or reopen holds W to swap or close
+	access   *accesslog.Writer
+
+	reloadMu sync.Mutex // one reload at a time, and none during shutdown
+	closed   bool       // Shutdown has begun; guarded by reloadMu
+
+	baseCtx        context.Context
 	stopBackground context.CancelFunc
 
-	httpSrv, httpsSrv, adminSrv *http.Server
-	httpLn, httpsLn, adminLn    net.Listener
-	inflight                    sync.WaitGroup
-	serveErr                    chan error
+	lnMu      sync.RWMutex
+	listeners map[string]*listener // "http", "https", "admin"
+	retired   sync.WaitGroup       // servers of re-bound listeners still draining
+	inflight  sync.WaitGroup
+	openConns sync.WaitGroup // viewer connections not yet closed (their refused requests are logged on close)
+	serveErr  chan error
+}
+
+// state is what one config compiles to.
+type state struct {
+	cfg       *Config
+	certs     *acme.Manager
+	challenge http.Handler // port 80: ACME HTTP-01 answers, else serveViewer
+	byHost    map[string]*distribution
+	dists     []*distribution
+}
+
+// listener is one bound viewer or admin socket and its server.
+type listener struct {
+	addr string // as configured
+	ln   net.Listener
+	srv  *http.Server
 }
 
 // distribution is a configured distribution compiled for serving.
@@ -56,6 +90,7 @@ type distribution struct {
 	tlsConfig *tls.Config
 	behaviors []*behavior // in order, default last
 	targets   map[string]*target
+	origins   map[string]*origin
 }
 
 // behavior is a compiled cache behavior.
@@ -70,67 +105,138 @@ type behavior struct {
 // New builds an edge from a validated config: it loads certificates,
 // prepares origin transports and opens the standard log.
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: opts.Logger, byHost: map[string]*distribution{}, stats: newStats(), serveErr: make(chan error, 3)}
+	s := &Server{opts: opts, log: opts.Logger, stats: newStats(), serveErr: make(chan error, 8), listeners: map[string]*listener{}}
 	s.stdlog = log.New(zerologWriter{s.log}, "", 0)
+	st, err := s.build(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.cache, err = newCache(cfg, s.log); err != nil {
+		st.certs.Close()
+		return nil, err
+	}
+	if s.access, err = openAccessLog(cfg); err != nil {
+		st.certs.Close()
+		return nil, err
+	}
+	s.st.Store(st)
+	return s, nil
+}
+
+// openAccessLog opens the standard log, nil when logs are off.
+func openAccessLog(cfg *Config) (*accesslog.Writer, error) {
+	dir := cfg.Edge.Logs.Dir
+	if dir == "" {
+		return nil, nil
+	}
+	w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip})
+	if err != nil {
+		return nil, fmt.Errorf("edge standard logs: %w", err)
+	}
+	return w, nil
+}
+
+// state is the current config snapshot.
+func (s *Server) state() *state { return s.st.Load() }
+
+// aliases lists every distribution's aliases, in order.
+func aliases(cfg *Config) []string {
 	var names []string
 	for i := range cfg.Distributions {
 		names = append(names, cfg.Distributions[i].Aliases...)
 	}
-	certs, err := acme.NewManager(ctx, cfg.Edge.Certificates, acme.Options{Names: names, Resolver: cfg.Edge.Resolver, Logger: s.log})
-	if err != nil {
-		return nil, fmt.Errorf("edge certificates: %w", err)
+	return names
+}
+
+// build compiles cfg. With the running state old, it keeps what still
+// applies: the certificate manager when the certificate settings and names
+// are the same, and each origin's transport (its connection pool) when
+// only its custom headers or origin path changed.
+func (s *Server) build(ctx context.Context, cfg *Config, old *state) (*state, error) {
+	st := &state{cfg: cfg, byHost: map[string]*distribution{}}
+	names := aliases(cfg)
+	if old != nil && reflect.DeepEqual(old.cfg.Edge.Certificates, cfg.Edge.Certificates) &&
+		old.cfg.Edge.Resolver == cfg.Edge.Resolver && slices.Equal(aliases(old.cfg), names) {
+		st.certs = old.certs
+	} else {
+		// A new manager loads what storage holds and orders only names it
+		// lacks: a reload that adds an alias orders that alias alone.
+		certs, err := acme.NewManager(ctx, cfg.Edge.Certificates, acme.Options{Names: names, Resolver: cfg.Edge.Resolver, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("edge certificates: %w", err)
+		}
+		st.certs = certs
 	}
-	s.certs = certs
+	fail := func(err error) (*state, error) {
+		if old == nil || st.certs != old.certs {
+			st.certs.Close()
+		}
+		return nil, err
+	}
 	if cfg.Edge.Certificates.ACME == nil {
 		var missing []string
 		for _, n := range names {
-			if !certs.Covers(n) {
+			if !st.certs.Covers(n) {
 				missing = append(missing, n)
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("edge certificates: no certificate in certificates.files covers %s, and ACME is not configured", strings.Join(missing, ", "))
+			return fail(fmt.Errorf("edge certificates: no certificate in certificates.files covers %s, and ACME is not configured", strings.Join(missing, ", ")))
 		}
 	}
-	if s.cache, err = s.newCache(); err != nil {
-		return nil, err
+	st.challenge = st.certs.HTTPChallengeHandler(http.HandlerFunc(s.serveViewer))
+	oldOrigins := map[string]*origin{}
+	if old != nil {
+		for _, d := range old.dists {
+			for id, o := range d.origins {
+				oldOrigins[d.cfg.ID+"\x00"+id] = o
+			}
+		}
 	}
 	for i := range cfg.Distributions {
-		d, err := s.compile(&cfg.Distributions[i])
+		d, err := s.compile(st, &cfg.Distributions[i], oldOrigins)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		s.dists = append(s.dists, d)
+		st.dists = append(st.dists, d)
 		for _, a := range d.cfg.Aliases {
-			s.byHost[a] = d
+			st.byHost[a] = d
 		}
 	}
-	if dir := cfg.Edge.Logs.Dir; dir != "" {
-		w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip})
-		if err != nil {
-			return nil, fmt.Errorf("edge standard logs: %w", err)
-		}
-		s.access = w
-	}
-	return s, nil
+	return st, nil
 }
 
-func (s *Server) compile(dc *Distribution) (*distribution, error) {
+// sameConnection reports whether two origin configs connect the same way,
+// so that the pooled transport can be kept; custom headers and the origin
+// path only change the requests sent over it.
+func sameConnection(a, b *Origin) bool {
+	x, y := *a, *b
+	x.CustomHeaders, y.CustomHeaders = nil, nil
+	x.OriginPath, y.OriginPath = "", ""
+	return reflect.DeepEqual(x, y)
+}
+
+func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*origin) (*distribution, error) {
 	pol := securityPolicies()[dc.MinimumProtocolVersion]
-	d := &distribution{cfg: dc, targets: map[string]*target{}}
+	d := &distribution{cfg: dc, targets: map[string]*target{}, origins: map[string]*origin{}}
 	d.tlsConfig = &tls.Config{
-		GetCertificate: s.certs.GetCertificate,
-		NextProtos:     s.certs.NextProtos(),
+		GetCertificate: st.certs.GetCertificate,
+		NextProtos:     st.certs.NextProtos(),
 		MinVersion:     pol.minVersion,
 		CipherSuites:   pol.ciphers,
 	}
-	origins := map[string]*origin{}
 	for i := range dc.Origins {
-		o, err := newOrigin(&dc.Origins[i], s.cfg.Edge.Resolver)
-		if err != nil {
-			return nil, fmt.Errorf("distribution %s: %w", dc.ID, err)
+		oc := &dc.Origins[i]
+		var o *origin
+		if prev := oldOrigins[dc.ID+"\x00"+oc.ID]; prev != nil && sameConnection(prev.cfg, oc) && prev.opts.Resolver == st.cfg.Edge.Resolver {
+			o = &origin{cfg: oc, opts: prev.opts, transport: prev.transport}
+		} else {
+			var err error
+			if o, err = newOrigin(oc, st.cfg.Edge.Resolver); err != nil {
+				return nil, fmt.Errorf("distribution %s: %w", dc.ID, err)
+			}
 		}
-		origins[o.cfg.ID] = o
+		d.origins[oc.ID] = o
 		t := &target{id: o.cfg.ID, origins: []*origin{o}}
 		t.proxy = s.newProxy(t)
 		d.targets[t.id] = t
@@ -138,7 +244,7 @@ func (s *Server) compile(dc *Distribution) (*distribution, error) {
 	for _, g := range dc.OriginGroups {
 		t := &target{id: g.ID, failover: g.FailoverCriteria}
 		for _, m := range g.Members {
-			t.origins = append(t.origins, origins[m])
+			t.origins = append(t.origins, d.origins[m])
 		}
 		t.proxy = s.newProxy(t)
 		d.targets[t.id] = t
@@ -157,114 +263,134 @@ func (s *Server) compile(dc *Distribution) (*distribution, error) {
 	return d, nil
 }
 
+// listenerNames are the listeners of an edge, in start order.
+var listenerNames = [...]string{"http", "https", "admin"}
+
+// listenAddr is the configured address of a listener, "" when off.
+func listenAddr(cfg *Config, which string) string {
+	var a string
+	switch which {
+	case "http":
+		a = cfg.Edge.Listen.HTTP
+	case "https":
+		a = cfg.Edge.Listen.HTTPS
+	case "admin":
+		a = cfg.Edge.Admin.Listen
+	}
+	if a == "off" {
+		return ""
+	}
+	return a
+}
+
+// newListener binds one listener and prepares (without starting) its
+// server.
+func (s *Server) newListener(cfg *Config, which string) (*listener, error) {
+	addr := listenAddr(cfg, which)
+	if addr == "" {
+		return nil, nil
+	}
+	// Viewer listeners set SO_REUSEPORT so that a new binary can bind them
+	// next to this one during a rolling restart (README, "Reload, log
+	// rotation and upgrades"); the admin listener does not.
+	lc := reuseport.ListenConfig()
+	if which == "admin" {
+		lc = &net.ListenConfig{}
+	}
+	ln, err := lc.Listen(s.baseCtx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge listen %s: %w", addr, err)
+	}
+	t := cfg.Edge.Timeouts
+	srv := &http.Server{
+		ReadHeaderTimeout: t.ReadHeader.D(),
+		ReadTimeout:       t.Read.D(),
+		WriteTimeout:      t.Write.D(),
+		IdleTimeout:       t.Idle.D(),
+		MaxHeaderBytes:    int(t.MaxHeaderBytes),
+		ErrorLog:          s.stdlog,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       connContext,
+	}
+	switch which {
+	case "http":
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.state().challenge.ServeHTTP(w, r) })
+		ln = s.newViewerListener(ln, nil, 0)
+	case "https":
+		srv.Handler = http.HandlerFunc(s.serveViewer)
+		// The edge terminates TLS itself (viewerListener) so that it sees
+		// the plaintext the server answers; HTTP/2 negotiated by ALPN then
+		// reaches the server as a decrypted stream with the HTTP/2 preface.
+		ln = s.newViewerListener(ln, &tls.Config{
+			GetConfigForClient: s.configForClient,
+			NextProtos:         []string{"h2", "http/1.1"},
+			MinVersion:         tls.VersionTLS10,
+		}, t.ReadHeader.D())
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	case "admin":
+		srv.Handler = s.adminHandler()
+		srv.WriteTimeout = 30 * time.Second
+		srv.ConnContext = nil
+	}
+	return &listener{addr: addr, ln: ln, srv: srv}, nil
+}
+
 // Start binds the listeners and serves in the background. Listen
 // addresses of ":0" pick free ports; Addr tells which.
 func (s *Server) Start(ctx context.Context) error {
-	t := s.cfg.Edge.Timeouts
-	base := func(h http.Handler) *http.Server {
-		return &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: t.ReadHeader.D(),
-			ReadTimeout:       t.Read.D(),
-			WriteTimeout:      t.Write.D(),
-			IdleTimeout:       t.Idle.D(),
-			MaxHeaderBytes:    int(t.MaxHeaderBytes),
-			ErrorLog:          s.stdlog,
-			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		}
-	}
-	var lc net.ListenConfig
-	listen := func(addr string) (net.Listener, error) {
-		if addr == "" || addr == "off" {
-			return nil, nil
-		}
-		l, err := lc.Listen(ctx, "tcp", addr)
+	s.reloadMu.Lock() // a SIGHUP during start waits for it
+	defer s.reloadMu.Unlock()
+	s.baseCtx = context.WithoutCancel(ctx)
+	cfg := s.state().cfg
+	bound := map[string]*listener{}
+	for _, which := range listenerNames {
+		l, err := s.newListener(cfg, which)
 		if err != nil {
-			return nil, fmt.Errorf("edge listen %s: %w", addr, err)
+			for _, b := range bound {
+				b.ln.Close()
+			}
+			return err
 		}
-		return l, nil
+		if l != nil {
+			bound[which] = l
+		}
 	}
-	var err error
-	if s.httpLn, err = listen(s.cfg.Edge.Listen.HTTP); err != nil {
-		return err
-	}
-	if s.httpsLn, err = listen(s.cfg.Edge.Listen.HTTPS); err != nil {
-		s.closeListeners()
-		return err
-	}
-	if s.adminLn, err = listen(s.cfg.Edge.Admin.Listen); err != nil {
-		s.closeListeners()
-		return err
-	}
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	bg, stopBackground := context.WithCancel(s.baseCtx)
 	s.stopBackground = stopBackground
 	go func() {
 		if err := s.cache.inv.Run(bg); err != nil && bg.Err() == nil {
 			s.log.Error().Err(err).Msg("cache invalidations stopped")
 		}
 	}()
-	if s.httpLn != nil {
-		s.httpSrv = base(s.certs.HTTPChallengeHandler(http.HandlerFunc(s.serveViewer)))
-		go s.serve(s.httpSrv, s.httpLn, false)
+	s.lnMu.Lock()
+	s.listeners = bound
+	s.lnMu.Unlock()
+	for _, l := range bound {
+		go s.serve(l)
 	}
-	if s.httpsLn != nil {
-		s.httpsSrv = base(http.HandlerFunc(s.serveViewer))
-		s.httpsSrv.TLSConfig = &tls.Config{
-			GetConfigForClient: s.configForClient,
-			NextProtos:         []string{"h2", "http/1.1"},
-			MinVersion:         tls.VersionTLS10,
-		}
-		s.httpsSrv.Protocols = new(http.Protocols)
-		s.httpsSrv.Protocols.SetHTTP1(true)
-		s.httpsSrv.Protocols.SetHTTP2(true)
-		go s.serve(s.httpsSrv, s.httpsLn, true)
-	}
-	if s.adminLn != nil {
-		s.adminSrv = base(s.adminHandler())
-		s.adminSrv.WriteTimeout = 30 * time.Second
-		go s.serve(s.adminSrv, s.adminLn, false)
-	}
-	s.log.Info().Str("location", s.cfg.Edge.Location).Str("http", s.Addr("http")).Str("https", s.Addr("https")).
-		Str("admin", s.Addr("admin")).Int("distributions", len(s.dists)).Msg("edge started")
+	s.log.Info().Str("location", cfg.Edge.Location).Str("http", s.Addr("http")).Str("https", s.Addr("https")).
+		Str("admin", s.Addr("admin")).Int("distributions", len(s.state().dists)).Msg("edge started")
 	return nil
 }
 
-func (s *Server) serve(srv *http.Server, l net.Listener, useTLS bool) {
-	var err error
-	if useTLS {
-		err = srv.ServeTLS(l, "", "")
-	} else {
-		err = srv.Serve(l)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+func (s *Server) serve(l *listener) {
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.serveErr <- err
-	}
-}
-
-func (s *Server) closeListeners() {
-	for _, l := range []net.Listener{s.httpLn, s.httpsLn, s.adminLn} {
-		if l != nil {
-			l.Close()
-		}
 	}
 }
 
 // Addr returns the bound address of the "http", "https" or "admin"
 // listener, or "" if it is off.
 func (s *Server) Addr(which string) string {
-	var l net.Listener
-	switch which {
-	case "http":
-		l = s.httpLn
-	case "https":
-		l = s.httpsLn
-	case "admin":
-		l = s.adminLn
-	}
+	s.lnMu.RLock()
+	l := s.listeners[which]
+	s.lnMu.RUnlock()
 	if l == nil {
 		return ""
 	}
-	return l.Addr().String()
+	return l.ln.Addr().String()
 }
 
 // Run starts the edge and serves until ctx is done, then shuts down
@@ -279,7 +405,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-s.serveErr:
 		s.log.Error().Err(runErr).Msg("listener failed; shutting down")
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Edge.Timeouts.Shutdown.D())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.state().cfg.Edge.Timeouts.Shutdown.D())
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil && runErr == nil {
 		runErr = err
@@ -287,29 +413,40 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
+// drain shuts a server down gracefully until ctx ends, then cuts what is
+// left.
+func (s *Server) drain(ctx context.Context, srv *http.Server) {
+	if err := srv.Shutdown(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("drain timed out; closing remaining connections")
+		srv.Close()
+	}
+}
+
 // Shutdown stops accepting, lets in-flight requests finish (until ctx
 // ends, then cuts them), and closes the standard log so that every line
 // is on disk.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.reloadMu.Lock()
+	s.closed = true
+	s.reloadMu.Unlock()
 	s.log.Info().Msg("edge shutting down: draining in-flight requests")
+	s.lnMu.RLock()
+	current := maps.Clone(s.listeners)
+	s.lnMu.RUnlock()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{s.httpSrv, s.httpsSrv, s.adminSrv} {
-		if srv == nil {
-			continue
-		}
+	for _, l := range current {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				s.log.Warn().Err(err).Msg("drain timed out; closing remaining connections")
-				srv.Close()
-			}
+			s.drain(ctx, l.srv)
 		}()
 	}
 	wg.Wait()
-	// Handlers of cut connections still write their log lines: wait for them.
+	s.retired.Wait()
+	// Handlers of cut connections still write their log lines, and so do
+	// connections closing with a refused request: wait for them.
 	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
+	go func() { s.inflight.Wait(); s.openConns.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -319,12 +456,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopBackground()
 	}
 	s.cache.close()
-	for _, d := range s.dists {
+	st := s.state()
+	for _, d := range st.dists {
 		for _, t := range d.targets {
 			t.closeIdle()
 		}
 	}
-	s.certs.Close()
+	st.certs.Close()
+	s.accessMu.Lock()
+	defer s.accessMu.Unlock()
 	if s.access != nil {
 		if err := s.access.Close(); err != nil {
 			return fmt.Errorf("edge standard logs: %w", err)
@@ -340,7 +480,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // would send internal_error); no certificate is ever ordered for it.
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if d := s.byHost[name]; d != nil {
+	if d := s.state().byHost[name]; d != nil {
 		return d.tlsConfig, nil
 	}
 	s.stats.tlsRefused.Add(1)

@@ -65,7 +65,7 @@ func TestDiskTierAtTheEdge(t *testing.T) {
 	o := &bigObjects{}
 	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
 	disk := filepath.Join(e.dir, "cache")
-	extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 1GiB}}\n  admin: {listen: \"127.0.0.1:0\"}", disk)
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 1GiB}}\n  admin: {listen: \"127.0.0.1:0\", token: %q}", disk, testAdminToken)
 	dist := fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
     default_behavior: {target: app, cache_policy: {default_ttl: 1h}}
     behaviors:
@@ -92,11 +92,7 @@ func TestDiskTierAtTheEdge(t *testing.T) {
 	// refuses the entry.
 	_, _, _ = sumBody(t, c, "https://www.example.test/1000.bin")
 	re.cache.c.Wait()
-	post, err := http.Post("http://"+re.Addr("admin")+"/invalidations", "application/json", strings.NewReader(`{"paths": ["/1000.bin"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	post.Body.Close()
+	post := adminCall(t, re.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/1000.bin"]}`)
 	if post.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /invalidations: %d", post.StatusCode)
 	}
@@ -130,15 +126,10 @@ func TestInvalidationStatusCodes(t *testing.T) {
 	rds := testredis.Start(t)
 	o := &countingOrigin{}
 	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
-	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q}\n  admin: {listen: \"127.0.0.1:0\"}", rds.URL())
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q}\n  admin: {listen: \"127.0.0.1:0\", token: %q}", rds.URL(), testAdminToken)
 	re := e.startEdge(e.edgeConfig(extra, cachedDistribution(e, addr)))
 	post := func(body string) *http.Response {
-		resp, err := http.Post("http://"+re.Addr("admin")+"/invalidations", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+		return adminCall(t, re.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, body)
 	}
 	if r := post(`{"paths": ["/a*b"]}`); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("'*' inside a path: %d", r.StatusCode)
@@ -153,11 +144,7 @@ func TestInvalidationStatusCodes(t *testing.T) {
 	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || time.Since(start) > 5*time.Second {
 		t.Fatalf("with Redis refused: %d, Retry-After %q, after %s", r.StatusCode, r.Header.Get("Retry-After"), time.Since(start))
 	}
-	st, err := http.Get("http://" + re.Addr("admin") + ok.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Body.Close()
+	st := adminCall(t, re.Addr("admin"), http.MethodGet, ok.Header.Get("Location"), testAdminToken, "")
 	if st.StatusCode != http.StatusServiceUnavailable || st.Header.Get("Retry-After") == "" {
 		t.Fatalf("status with Redis refused: %d", st.StatusCode)
 	}
@@ -170,7 +157,7 @@ func TestHungRedisBudget(t *testing.T) {
 	rds := testredis.Start(t)
 	o := &countingOrigin{}
 	addr, _ := e.httpsOrigin("127.0.0.2", o, "app.example.test")
-	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q, redis_timeout: 50ms}\n  admin: {listen: \"127.0.0.1:0\"}", rds.URL())
+	extra := fmt.Sprintf("  cache: {memory: 16MiB, redis: %q, redis_timeout: 50ms}\n  admin: {listen: \"127.0.0.1:0\", token: %q}", rds.URL(), testAdminToken)
 	re := e.startEdge(e.edgeConfig(extra, cachedDistribution(e, addr)))
 	c := re.client(false)
 	get(t, c, "https://www.example.test/warm") // connections up
@@ -191,11 +178,7 @@ func TestHungRedisBudget(t *testing.T) {
 	}
 	// An invalidation cannot be made durable: a prompt 503, not a hang.
 	start := time.Now()
-	post, err := http.Post("http://"+re.Addr("admin")+"/invalidations", "application/json", strings.NewReader(`{"paths": ["/x"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	post.Body.Close()
+	post := adminCall(t, re.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/x"]}`)
 	if post.StatusCode != http.StatusServiceUnavailable || time.Since(start) > 5*time.Second {
 		t.Fatalf("POST /invalidations with Redis hung: %d after %s", post.StatusCode, time.Since(start))
 	}
@@ -213,8 +196,8 @@ func TestInvalidationSurvivesEverything(t *testing.T) {
 	dist := fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
     default_behavior: {target: app, cache_policy: {default_ttl: 1h}}`, addr, e.caFile)
 	cfg := func(loc string) string {
-		extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 64MiB}, redis: %q, redis_timeout: 1s}\n  admin: {listen: \"127.0.0.1:0\"}",
-			filepath.Join(e.dir, "cache-"+loc), rds.URL())
+		extra := fmt.Sprintf("  cache: {memory: 16MiB, disk: {path: %q, size: 64MiB}, redis: %q, redis_timeout: 1s}\n  admin: {listen: \"127.0.0.1:0\", token: %q}",
+			filepath.Join(e.dir, "cache-"+loc), rds.URL(), testAdminToken)
 		return strings.Replace(e.edgeConfig(extra, dist), "location: TST1", "location: "+loc, 1)
 	}
 	const leak = "https://www.example.test/5000000.bin" // streamed to disk
@@ -226,20 +209,13 @@ func TestInvalidationSurvivesEverything(t *testing.T) {
 		re.cache.c.Wait()
 	}
 	fetches := o.calls.Load()
-	post, err := http.Post("http://"+one.Addr("admin")+"/invalidations", "application/json", strings.NewReader(`{"paths": ["/5000000.bin"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	post.Body.Close()
+	post := adminCall(t, one.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/5000000.bin"]}`)
 	if post.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /invalidations: %d", post.StatusCode)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := http.Get("http://" + one.Addr("admin") + post.Header.Get("Location"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := adminCall(t, one.Addr("admin"), http.MethodGet, post.Header.Get("Location"), testAdminToken, "")
 		body, _ := io.ReadAll(st.Body)
 		st.Body.Close()
 		if strings.Contains(string(body), `"Completed"`) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/urlpath"
 )
 
 // maxURLBytes is CloudFront's limit on a request URL.
@@ -18,9 +20,25 @@ const maxURLBytes = 8192
 func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
+	vc := viewerConnFrom(r.Context())
+	if vc != nil {
+		vc.handlerStarted()
+		if r.TLS == nil && vc.tls != nil {
+			// HTTP/2 reaches the server as a decrypted stream (conn.go).
+			r = r.WithContext(r.Context())
+			r.TLS = vc.tls
+		}
+	}
 	ex := newExchange(w, r)
+	if vc != nil {
+		defer func() { vc.handlerDone(ex.bodyBroken()) }()
+	}
+	ex.st = s.state()
 	ex.log = s.log
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	// Routing rewrites the path; the log keeps the one received (ex.r).
+	u := *r.URL
+	r.URL = &u
 	defer func() {
 		if v := recover(); v != nil {
 			// http.ErrAbortHandler from the proxy: the response was cut.
@@ -29,12 +47,20 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 		}
 		s.finish(ex, false)
 	}()
+	if vc != nil && vc.conflictingFraming() {
+		// RFC 9112 §6.1: a request with both Content-Length and
+		// Transfer-Encoding may be smuggling another; answer and close.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestHeader)
+		ex.Header().Set("Connection", "close")
+		s.errorPage(ex, ex, http.StatusBadRequest, "The request has both Content-Length and Transfer-Encoding.")
+		return
+	}
 	s.route(ex, r)
 }
 
 func (s *Server) route(ex *exchange, r *http.Request) {
 	host := strings.ToLower(strings.TrimSuffix(stripPort(r.Host), "."))
-	d := s.byHost[host]
+	d := ex.st.byHost[host]
 	ex.dist = d
 	if d == nil {
 		status := http.StatusForbidden
@@ -48,7 +74,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	if r.TLS != nil {
 		// The Host must belong to the distribution whose certificate the
 		// connection was made with, or one name could front for another.
-		if sd := s.byHost[strings.ToLower(r.TLS.ServerName)]; sd != d {
+		if sd := ex.st.byHost[strings.ToLower(r.TLS.ServerName)]; sd != d {
 			ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestCertificate)
 			s.errorPage(ex, ex, http.StatusMisdirectedRequest, "The Host header does not match the certificate of this connection.")
 			return
@@ -57,6 +83,13 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	if len(r.RequestURI) > maxURLBytes {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
 		s.errorPage(ex, ex, http.StatusRequestURITooLong, "The request URL is too long.")
+		return
+	}
+	if !normalizePath(r.URL) {
+		// "*", an opaque form like "http:@evil.test/x", or no path at all:
+		// nothing a behavior could match or a redirect could carry.
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
+		s.errorPage(ex, ex, http.StatusBadRequest, "The request target is not a path.")
 		return
 	}
 	if r.TLS == nil {
@@ -76,7 +109,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 			return
 		}
 	}
-	b := d.behaviorFor(r.URL.Path)
+	b := d.behaviorFor(r.URL.EscapedPath())
 	if !b.methods[r.Method] {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
@@ -92,7 +125,28 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	b.target.proxy.ServeHTTP(ex, r)
 }
 
-// behaviorFor returns the first behavior whose pattern matches, else the
+// normalizePath rewrites u's path to its normalised form (internal/urlpath),
+// which behavior matching, the cache key and the origin request all use.
+// It is false for a request target that is not an absolute path.
+func normalizePath(u *url.URL) bool {
+	if u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return false
+	}
+	esc := u.EscapedPath()
+	norm := urlpath.Normalize(esc)
+	if norm == esc {
+		return true
+	}
+	p, err := url.PathUnescape(norm)
+	if err != nil {
+		return false
+	}
+	u.Path, u.RawPath = p, norm
+	return true
+}
+
+// behaviorFor returns the first behavior whose pattern matches the
+// normalised escaped path (an encoded slash never matches "/"), else the
 // default.
 func (d *distribution) behaviorFor(path string) *behavior {
 	for _, b := range d.behaviors {
@@ -104,12 +158,18 @@ func (d *distribution) behaviorFor(path string) *behavior {
 }
 
 // redirect sends the viewer to the same host, path and query over HTTPS.
+// Location is built only from the matched alias (host), the normalised
+// path and the query, never from the request target as sent, so that no
+// request line can make it point elsewhere.
 func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int) {
 	target := "https://" + host
 	if _, port, err := net.SplitHostPort(s.Addr("https")); err == nil && port != "443" {
 		target += ":" + port
 	}
-	target += r.URL.RequestURI()
+	target += r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
 	ex.classify(accesslog.ResultRedirect, accesslog.ResultRedirect, accesslog.ResultRedirect)
 	h := ex.Header()
 	s.edgeHeaders(h, ex, accesslog.ResultRedirect)
@@ -152,11 +212,5 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 			Msg("origin broke the response midway")
 	}
 	s.stats.count(result, detailed, status)
-	if s.access == nil {
-		return
-	}
-	rec := ex.record(s.cfg.Edge.Location, s.cfg.Edge.Logs.IncludeCookies, end)
-	if err := s.access.Write(rec); err != nil {
-		s.log.Error().Err(err).Str("request_id", ex.id).Msg("standard log line not written")
-	}
+	s.writeLine(ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end))
 }

@@ -120,7 +120,9 @@ func upComposeStack(ctx context.Context, t *testing.T, p *types.Project, acme *a
 			"REDIS=" + s.redis.Addr(), "ORIGIN=" + s.origin,
 		}
 		for k, v := range p.Services[e.name].Environment {
-			h.env = append(h.env, k+"="+*v)
+			if v != nil { // a variable passed through from the shell: the process inherits it
+				h.env = append(h.env, k+"="+*v)
+			}
 		}
 		s.hosts[e.name] = h
 	}

@@ -195,6 +195,9 @@ type readmeRun struct {
 func TestREADME(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
+	// The admin token the README has the reader export; the compose
+	// stack's processes inherit it as the containers would.
+	t.Setenv("EDGEGATE_ADMIN_TOKEN", "readme-test-admin-token")
 	r := &readmeRun{t: t, ctx: ctx, work: mirrorCheckout(t), project: loadCompose(t), lbSeen: make(chan http.Header, 16)}
 	r.startLoadBalancer()
 	r.subst = []string{"10.0.1.5:443", r.lb}

@@ -59,7 +59,7 @@ func findings(a *aggregate, s *Summary) []Finding {
 	// Most urgent first; within a severity, causes before symptoms (an
 	// origin failing before the hit ratio it spoils), then by time.
 	rank := map[string]int{SeverityCritical: 0, SeverityWarning: 1, SeverityInfo: 2}
-	kind := map[string]int{"origin_connect": 0, "origin_dns": 0, "origin_timeout": 0, "origin_read": 1, "origin_error": 1,
+	kind := map[string]int{accesslog.FindingOriginConnect: 0, accesslog.FindingOriginDNS: 0, accesslog.FindingOriginTimeout: 0, accesslog.FindingOriginRead: 1, accesslog.FindingOriginError: 1,
 		"hit_ratio_drop": 2, "status_4xx_spike": 3, "client_hammering": 4, "viewer_hangups": 5}
 	slices.SortStableFunc(out, func(x, y Finding) int {
 		if c := cmp.Compare(rank[x.Severity], rank[y.Severity]); c != 0 {
@@ -194,55 +194,49 @@ func errorFindings(a *aggregate) []Finding {
 		host := quoteHost(key.host)
 		probe := "run `edgegate probe https://ORIGIN/` against the origin behind " + host +
 			" (or `edgegate check -probe -config edge.yaml`) to see what fails and how to fix it"
-		switch key.typ {
-		case string(accesslog.ResultOriginConnectError):
+		advice := accesslog.ResultType(key.typ).Info().Advice
+		switch kind {
+		case accesslog.FindingOriginConnect:
 			f.Message = fmt.Sprintf("The edge could not connect to or verify the origin for host %s %s (%s requests%s)%s; %s.",
 				host, when, num(f.Requests), share, elsewhere, probe)
-		case string(accesslog.ResultOriginDnsError):
+		case accesslog.FindingOriginDNS:
 			f.Message = fmt.Sprintf("The origin name for host %s did not resolve %s (%s requests%s)%s; check the origin's DNS record, then %s.",
 				host, when, num(f.Requests), share, elsewhere, probe)
-		case string(accesslog.ResultOriginCommError):
+		case accesslog.FindingOriginTimeout:
 			f.Message = fmt.Sprintf("The origin for host %s timed out, connecting or answering, %s (%s requests%s, after a median of %s)%s; "+
 				"check that the origin is up and that no firewall drops the edge's connections, then %s.",
 				host, when, num(f.Requests), share, dur(g.tt.quantile(0.5)), elsewhere, probe)
-		case string(accesslog.ResultOriginReadError):
+		case accesslog.FindingOriginRead:
 			f.Message = fmt.Sprintf("The origin for host %s broke %s responses midway %s%s, after a median of %s%s.%s "+
-				"Look for origin crashes, restarts or timeouts that cut long responses.",
-				host, num(f.Requests), when, share, dur(g.tt.quantile(0.5)), elsewhere, precedingLatency(a, key.host, burst))
-		case string(accesslog.ResultClientHungUpRequest), string(accesslog.ResultClientCommError):
+				"%s.",
+				host, num(f.Requests), when, share, dur(g.tt.quantile(0.5)), elsewhere, precedingLatency(a, key.host, burst), upperFirst(advice))
+		case accesslog.FindingViewerHangups:
 			f.Severity = SeverityInfo
-			f.Message = fmt.Sprintf("Viewers of host %s went away before their response was complete %s (%s requests, %s, %s of all requests)%s; "+
-				"a few are normal, many point to slow responses or a network problem near the viewers.",
-				host, when, num(f.Requests), key.typ, percent(float64(g.count)/float64(a.matched)), elsewhere)
+			f.Message = fmt.Sprintf("Viewers of host %s went away, or broke their own requests, before their response was complete %s (%s requests, %s, %s of all requests)%s; "+
+				"%s.",
+				host, when, num(f.Requests), key.typ, percent(float64(g.count)/float64(a.matched)), elsewhere, advice)
 		default:
-			f.Message = fmt.Sprintf("The origin for host %s failed with %s %s (%s requests%s)%s; %s.",
-				host, key.typ, when, num(f.Requests), share, elsewhere, probe)
+			f.Message = fmt.Sprintf("The origin for host %s failed with %s %s (%s requests%s)%s: %s; %s.",
+				host, key.typ, when, num(f.Requests), share, elsewhere, advice, probe)
 		}
 		out = append(out, f)
 	}
 	return out
 }
 
-// errorKind maps a detailed error type to a finding kind, "" for types that
-// get no finding of their own (the 4xx spike finding covers bad requests).
+// errorKind is the finding kind of a detailed error type, from the result
+// table; "" for types that get no finding of their own (the 4xx spike
+// finding covers bad requests).
 func errorKind(typ string) string {
-	switch accesslog.ResultType(typ) {
-	case accesslog.ResultOriginConnectError:
-		return "origin_connect"
-	case accesslog.ResultOriginDnsError:
-		return "origin_dns"
-	case accesslog.ResultOriginCommError:
-		return "origin_timeout"
-	case accesslog.ResultOriginReadError:
-		return "origin_read"
-	case accesslog.ResultOriginInvalidResponseError, accesslog.ResultOriginHeaderTooBigError, accesslog.ResultOriginError,
-		accesslog.ResultOriginWriteError, accesslog.ResultOriginZeroSizeObjectError, accesslog.ResultOriginContentRangeLengthError,
-		accesslog.ResultAbortedOrigin:
-		return "origin_error"
-	case accesslog.ResultClientHungUpRequest, accesslog.ResultClientCommError:
-		return "viewer_hangups"
+	return accesslog.ResultType(typ).Info().Finding
+}
+
+// upperFirst capitalises advice that starts a sentence.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
 	}
-	return ""
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // precedingLatency describes the origin's time to first byte in the ten

@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/adminhttp"
+	"github.com/edgegate/edgegate/internal/yamlconf"
 )
 
 // TargetGroupHealth is a target group's health, as GET /targets returns it.
@@ -29,20 +32,31 @@ type TargetHealth struct {
 	Outstanding int64      `json:"outstanding"`           // requests (HTTP) or connections (TCP/TLS) in flight
 	LastCheck   *time.Time `json:"last_check,omitempty"`  // nil before the first check
 	Since       time.Time  `json:"since"`                 // when State last changed
+	// EjectedUntil is set while outlier detection keeps the target out of
+	// rotation for failing requests in a row.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
 }
 
 // TargetHealth returns the health of every target, in config order.
 func (s *Server) TargetHealth() []TargetGroupHealth {
-	out := make([]TargetGroupHealth, 0, len(s.groups))
-	for _, g := range s.groups {
-		gh := TargetGroupHealth{Name: g.cfg.Name, Protocol: g.cfg.Protocol, Algorithm: g.cfg.Algorithm, FailOpen: true}
-		for _, t := range g.targets {
+	s.mu.Lock()
+	groups := s.groups
+	s.mu.Unlock()
+	out := make([]TargetGroupHealth, 0, len(groups))
+	for _, g := range groups {
+		v := g.view()
+		gh := TargetGroupHealth{Name: g.name, Protocol: g.protocol, Algorithm: v.cfg.Algorithm, FailOpen: true}
+		for _, t := range v.targets {
 			t.mu.Lock()
 			th := TargetHealth{Address: t.addr, State: t.currentState(), Reason: t.reason, Description: t.description,
 				Outstanding: t.outstanding.Load(), Since: t.since.UTC()}
 			if !t.lastCheck.IsZero() {
 				lc := t.lastCheck.UTC()
 				th.LastCheck = &lc
+			}
+			if now := time.Now(); t.ejected(now) {
+				until := time.Unix(0, t.ejectedUntil.Load()).UTC()
+				th.EjectedUntil = &until
 			}
 			t.mu.Unlock()
 			if th.State != StateUnhealthy {
@@ -79,9 +93,43 @@ func (s *Server) adminServer() *http.Server {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_ = s.metrics.write(w, s.healthGauges())
+		adminhttp.WriteRuntimeMetrics(w)
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := s.Reload(r.Context()); err != nil {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "refused", "error": err.Error()})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "reloaded"})
+	})
+	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := yamlconf.Redacted(s.config())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+		_, _ = w.Write(out)
+	})
+	adminhttp.HandlePprof(mux)
+	// The guard reads the token of the running config, which a reload may
+	// change.
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := ""
+		if a := s.AdminAddr(); a != nil {
+			addr = a.String()
+		}
+		adminhttp.Guard{
+			Token:    s.config().Origin.Admin.Token,
+			Loopback: adminhttp.IsLoopbackListen(addr),
+			Open:     []string{"/healthz"},
+			Private:  []string{"/debug/"},
+		}.Wrap(mux).ServeHTTP(w, r)
 	})
 	return &http.Server{
-		Handler:           mux,
+		Handler:           guarded,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -93,9 +141,12 @@ func (s *Server) adminServer() *http.Server {
 // healthGauges computes the gauges derived from target state.
 func (s *Server) healthGauges() []gaugeSample {
 	var out []gaugeSample
-	for _, g := range s.groups {
+	s.mu.Lock()
+	groups := s.groups
+	s.mu.Unlock()
+	for _, g := range groups {
 		healthy, unhealthy := int64(0), int64(0)
-		for _, t := range g.targets {
+		for _, t := range g.view().targets {
 			v := int64(0)
 			switch t.currentState() {
 			case StateHealthy:
@@ -104,14 +155,19 @@ func (s *Server) healthGauges() []gaugeSample {
 			case StateUnhealthy:
 				unhealthy++
 			}
-			labels := []string{"target_group", g.cfg.Name, "target", t.addr}
+			labels := []string{"target_group", g.name, "target", t.addr}
+			ejected := int64(0)
+			if t.ejected(time.Now()) {
+				ejected = 1
+			}
 			out = append(out,
 				gaugeSample{mTargetHealthy, labels, v},
-				gaugeSample{mTargetOutstanding, labels, t.outstanding.Load()})
+				gaugeSample{mTargetOutstanding, labels, t.outstanding.Load()},
+				gaugeSample{mTargetEjected, labels, ejected})
 		}
 		out = append(out,
-			gaugeSample{mHealthyTargets, []string{"target_group", g.cfg.Name}, healthy},
-			gaugeSample{mUnhealthyTargets, []string{"target_group", g.cfg.Name}, unhealthy})
+			gaugeSample{mHealthyTargets, []string{"target_group", g.name}, healthy},
+			gaugeSample{mUnhealthyTargets, []string{"target_group", g.name}, unhealthy})
 	}
 	return out
 }

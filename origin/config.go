@@ -122,6 +122,31 @@ type TargetGroup struct {
 	// Targets are HOST:PORT addresses.
 	Targets     []string    `yaml:"targets"`
 	HealthCheck HealthCheck `yaml:"health_check"`
+	// Timeout bounds a request to one of the group's targets until its
+	// response headers arrive (default origin.timeouts.response), so that a
+	// hung target holds a request no longer than this.
+	Timeout yamlconf.Duration `yaml:"timeout"`
+	// DeregistrationDelay is how long a target removed by a reload keeps
+	// its in-flight requests and connections before they are cut (default
+	// 300s, as ALB).
+	DeregistrationDelay yamlconf.Duration `yaml:"deregistration_delay"`
+	// OutlierDetection ejects a target that fails requests in a row before
+	// its health check notices (passive health, as Envoy and Caddy).
+	OutlierDetection OutlierDetection `yaml:"outlier_detection"`
+}
+
+// OutlierDetection configures passive health: ConsecutiveFailures requests
+// in a row that fail to connect, are reset or time out eject a target for
+// BaseEjectionTime times the number of its ejections, at most
+// MaxEjectionTime; no more than MaxEjectionPercent of a group's targets
+// are ejected at once (at least one may be).
+type OutlierDetection struct {
+	// ConsecutiveFailures ejects after this many failures in a row
+	// (default 3; -1 turns outlier detection off).
+	ConsecutiveFailures int               `yaml:"consecutive_failures"`
+	BaseEjectionTime    yamlconf.Duration `yaml:"base_ejection_time"`   // default 30s
+	MaxEjectionTime     yamlconf.Duration `yaml:"max_ejection_time"`    // default 300s
+	MaxEjectionPercent  int               `yaml:"max_ejection_percent"` // default 50
 }
 
 // HealthCheck configures a target group's active health checks. Zero values
@@ -157,6 +182,12 @@ const (
 	DefaultUnhealthyThreshold = 2
 	DefaultMatcher            = "200"
 	DefaultHealthPath         = "/"
+
+	DefaultDeregistrationDelay        = 300 * time.Second
+	DefaultOutlierConsecutiveFailures = 3
+	DefaultOutlierBaseEjectionTime    = 30 * time.Second
+	DefaultOutlierMaxEjectionTime     = 300 * time.Second
+	DefaultOutlierMaxEjectionPercent  = 50
 )
 
 // HealthPort is "traffic-port" (0) or a port number.
@@ -224,10 +255,14 @@ type LogSettings struct {
 }
 
 // AdminSettings configure the admin listener: /healthz, /targets (JSON
-// health of every target) and /metrics (Prometheus).
+// health of every target), /metrics (Prometheus), POST /reload and
+// /debug/ (config, pprof).
 type AdminSettings struct {
 	// Listen is HOST:PORT; the admin listener is off when empty.
 	Listen string `yaml:"listen"`
+	// Token is the bearer token every state-changing call needs, and every
+	// read unless the listener is on loopback; usually "${EDGEGATE_ADMIN_TOKEN}".
+	Token string `yaml:"token"`
 }
 
 // Timeouts bound every socket; zero values take the defaults.
@@ -373,6 +408,17 @@ func (c *Config) applyDefaults() {
 		}
 		if h.Matcher == "" {
 			h.Matcher = DefaultMatcher
+		}
+		def(&g.Timeout, t.Response.D())
+		def(&g.DeregistrationDelay, DefaultDeregistrationDelay)
+		od := &g.OutlierDetection
+		if od.ConsecutiveFailures == 0 {
+			od.ConsecutiveFailures = DefaultOutlierConsecutiveFailures
+		}
+		def(&od.BaseEjectionTime, DefaultOutlierBaseEjectionTime)
+		def(&od.MaxEjectionTime, max(DefaultOutlierMaxEjectionTime, od.BaseEjectionTime.D()))
+		if od.MaxEjectionPercent == 0 {
+			od.MaxEjectionPercent = DefaultOutlierMaxEjectionPercent
 		}
 	}
 }

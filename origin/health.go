@@ -22,15 +22,17 @@ const healthUserAgent = "edgegate-HealthChecker/1.0"
 type checker struct {
 	g       *targetGroup
 	hc      HealthCheck
+	targets []*target // the group's targets when the checker was made
 	matcher []statusRange
 	client  *http.Client // HTTP and HTTPS checks
 	log     zerolog.Logger
 }
 
 func newChecker(g *targetGroup, log zerolog.Logger) *checker {
-	ranges, _ := parseMatcher(string(g.cfg.HealthCheck.Matcher)) // validated by LoadConfig
-	c := &checker{g: g, hc: g.cfg.HealthCheck, matcher: ranges,
-		log: log.With().Str("target_group", g.cfg.Name).Logger()}
+	v := g.view()
+	ranges, _ := parseMatcher(string(v.cfg.HealthCheck.Matcher)) // validated by LoadConfig
+	c := &checker{g: g, hc: v.cfg.HealthCheck, targets: v.targets, matcher: ranges,
+		log: log.With().Str("target_group", g.name).Logger()}
 	if c.hc.Protocol != ProtocolTCP {
 		c.client = &http.Client{
 			Transport: &http.Transport{
@@ -50,7 +52,7 @@ func newChecker(g *targetGroup, log zerolog.Logger) *checker {
 
 // run checks every target at once and then every interval until ctx ends.
 func (c *checker) run(ctx context.Context, wg *sync.WaitGroup) {
-	for _, t := range c.g.targets {
+	for _, t := range c.targets {
 		wg.Go(func() {
 			timer := time.NewTimer(0)
 			defer timer.Stop()
@@ -135,7 +137,7 @@ func (c *checker) record(t *target, ok bool, reason, desc string) {
 	if !ok {
 		result = "failure"
 	}
-	c.g.metrics.add(mHealthChecks, 1, "target_group", c.g.cfg.Name, "target", t.addr, "result", result)
+	c.g.metrics.add(mHealthChecks, 1, "target_group", c.g.name, "target", t.addr, "result", result)
 
 	t.mu.Lock()
 	now := time.Now()
@@ -144,6 +146,10 @@ func (c *checker) record(t *target, ok bool, reason, desc string) {
 	next := prev
 	if ok {
 		t.oks, t.fails = t.oks+1, 0
+		// A passing active check ends an outlier ejection, as Envoy's
+		// successful_active_health_check_uneject_host does: the check is
+		// the authority on recovery, ejection the quicker one on failure.
+		t.ejectedUntil.Store(0)
 		if prev == StateInitial || (prev == StateUnhealthy && t.oks >= c.hc.HealthyThreshold) {
 			next = StateHealthy
 		}

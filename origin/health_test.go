@@ -205,28 +205,31 @@ func TestPick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := &targetGroup{cfg: TargetGroup{Algorithm: tt.algorithm}}
+			v := &groupView{cfg: TargetGroup{Algorithm: tt.algorithm}}
 			for i, s := range tt.states {
 				tg := newTarget(string(rune('a' + i)))
 				tg.state.Store(s)
 				if tt.outstanding != nil {
 					tg.outstanding.Store(tt.outstanding[i])
 				}
-				g.targets = append(g.targets, tg)
+				v.targets = append(v.targets, tg)
 			}
+			g := &targetGroup{}
+			g.v.Store(v)
 			var tried []*target
 			for _, i := range tt.tried {
-				tried = append(tried, g.targets[i])
+				tried = append(tried, v.targets[i])
 			}
 			for n, want := range tt.want {
-				if got := g.pick(tried); got != g.targets[want] {
-					t.Fatalf("pick %d = %v, want %s", n, got, g.targets[want].addr)
+				if got := g.pick(tried); got != v.targets[want] {
+					t.Fatalf("pick %d = %v, want %s", n, got, v.targets[want].addr)
 				}
 			}
 		})
 	}
-	g := &targetGroup{targets: []*target{newTarget("a")}}
-	if got := g.pick(g.targets); got != nil {
+	g := &targetGroup{}
+	g.v.Store(&groupView{targets: []*target{newTarget("a")}})
+	if got := g.pick(g.view().targets); got != nil {
 		t.Errorf("pick with every target tried = %s, want nil", got.addr)
 	}
 }
@@ -292,4 +295,54 @@ func TestSNIRouteMatch(t *testing.T) {
 			t.Errorf("%+v match %q = %v", tt.route, tt.sni, got)
 		}
 	}
+}
+
+// A hung target (it accepts and never answers) is out of rotation within a
+// second under load, long before its active health check (every 5s, 2s
+// timeout) could notice; requests it holds end at the group's timeout.
+func TestHungTargetEjectedByOutlierDetection(t *testing.T) {
+	e := startEdgeEnv(t, "algorithm: round_robin\n", "algorithm: round_robin\n      timeout: 300ms\n      outlier_detection: {consecutive_failures: 3, base_ejection_time: 30s}\n")
+	c := httpClient(e.https, e.pki.clientTLS(e.pki.good), true)
+	ld := startLoad(c, "https://alb.example.test/")
+	defer ld.finish()
+	waitFor(t, 10*time.Second, "load on both targets", func() bool {
+		_, a := ld.since(time.Time{}, "a")
+		_, b := ld.since(time.Time{}, "b")
+		return a > 10 && b > 10
+	})
+	hung := time.Now()
+	e.b.hung.Store(true)
+	defer e.b.hung.Store(false)
+	ejected := func() bool {
+		for _, g := range e.srv.TargetHealth() {
+			for _, th := range g.Targets {
+				if th.Address == e.b.addr && th.EjectedUntil != nil {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	out := waitFor(t, 10*time.Second, "the hung target ejected", ejected)
+	took := out.Sub(hung)
+	t.Logf("hung target out of rotation %v after it hung", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the hung target stayed in rotation for %v, want under a second", took)
+	}
+	if st := targetState(e.srv, "app", e.b.addr); st != StateHealthy {
+		t.Errorf("the active check already said %s: the test proves nothing about passive detection", st)
+	}
+	waitFor(t, 10*time.Second, "requests after the ejection", func() bool { n, _ := ld.since(out, ""); return n > 40 })
+	results := ld.finish()
+	failed := 0
+	for _, r := range results {
+		ok := r.err == nil && r.status == http.StatusOK
+		if r.start.After(out) && (!ok || r.app != "a") {
+			t.Errorf("request started %v after the ejection: %d %q %v", r.start.Sub(out), r.status, r.app, r.err)
+		}
+		if !ok && r.start.After(hung) {
+			failed++
+		}
+	}
+	t.Logf("%d requests; %d held by the hung target before the ejection", len(results), failed)
 }

@@ -226,7 +226,9 @@ type testApp struct {
 	addr     string
 	cert     *tls.Certificate // HTTPS when set
 	sick     atomic.Bool      // /healthz answers 503
+	hung     atomic.Bool      // every request (health checks too) waits without an answer until the client gives up
 	requests atomic.Int64
+	sleeping atomic.Int64 // requests in their ?sleep= now
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -248,6 +250,15 @@ func (a *testApp) start() {
 	}
 	a.addr = ln.Addr().String()
 	mux := http.NewServeMux()
+	hang := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a.hung.Load() {
+				<-r.Context().Done() // accepted, never answered: a hung process
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.sick.Load() {
 			http.Error(w, "sick", http.StatusServiceUnavailable)
@@ -258,6 +269,8 @@ func (a *testApp) start() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.requests.Add(1)
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			a.sleeping.Add(1)
+			defer a.sleeping.Add(-1)
 			select {
 			case <-time.After(d):
 			case <-r.Context().Done():
@@ -267,7 +280,7 @@ func (a *testApp) start() {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(appReply{App: a.name, Host: r.Host, Remote: r.RemoteAddr, Headers: r.Header})
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: hang(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)} // TCP health checks close without a handshake
 	if a.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*a.cert}}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,12 +26,20 @@ const StatusClientClosedRequest = 460
 
 // newGroupTransport is the pooled HTTP/1.1 client of an HTTP or HTTPS
 // target group, shared by every listener that forwards to it.
-func newGroupTransport(g *targetGroup, to Timeouts) http.RoundTripper {
+func newGroupTransport(g *targetGroup, to Timeouts, timeout time.Duration) http.RoundTripper {
+	gt := &groupTransport{g: g}
+	gt.base.Store(newBaseTransport(g.protocol, g.dialer, to, timeout))
+	return gt
+}
+
+// newBaseTransport is the connection pool to a group's targets; timeout
+// bounds each request until its response headers.
+func newBaseTransport(protocol string, dialer *net.Dialer, to Timeouts, timeout time.Duration) *http.Transport {
 	base := &http.Transport{
 		Proxy:                  nil, // targets are addressed directly, never through an environment proxy
-		DialContext:            g.dialer.DialContext,
+		DialContext:            dialer.DialContext,
 		TLSHandshakeTimeout:    to.TLSHandshake.D(),
-		ResponseHeaderTimeout:  to.Response.D(),
+		ResponseHeaderTimeout:  timeout, // a hung target holds a request no longer
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           1024,
 		MaxIdleConnsPerHost:    256, // the default of 2 would churn connections under load
@@ -41,10 +50,10 @@ func newGroupTransport(g *targetGroup, to Timeouts) http.RoundTripper {
 		// TLSNextProto map keeps HTTP/2 off.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	if g.cfg.Protocol == ProtocolHTTPS {
+	if protocol == ProtocolHTTPS {
 		base.TLSClientConfig = targetTLSConfig("", []string{"http/1.1"})
 	}
-	return &groupTransport{g: g, base: base}
+	return base
 }
 
 // groupTransport sends a request to its chosen target and, when the target
@@ -52,20 +61,25 @@ func newGroupTransport(g *targetGroup, to Timeouts) http.RoundTripper {
 // requests without a body.
 type groupTransport struct {
 	g    *targetGroup
-	base *http.Transport
+	base atomic.Pointer[http.Transport] // replaced when a reload changes the group's timeout
 }
 
 func (gt *groupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(stateKey{}).(*reqState)
+	base := gt.base.Load()
 	for {
 		if st != nil {
-			gt.g.metrics.add(mTargetRequests, 1, "target_group", gt.g.cfg.Name, "target", st.target.addr)
+			gt.g.metrics.add(mTargetRequests, 1, "target_group", gt.g.name, "target", st.target.addr)
 		}
-		resp, err := gt.base.RoundTrip(req)
+		resp, err := roundTripTo(base, req, st)
+		if st != nil && (err == nil || req.Context().Err() == nil) {
+			// A client that went away says nothing about the target.
+			gt.g.passiveResult(st.target, err)
+		}
 		if err == nil || st == nil || !isDialError(err) || (req.Body != nil && req.Body != http.NoBody) {
 			return resp, err
 		}
-		gt.g.metrics.add(mTargetConnectErrors, 1, "target_group", gt.g.cfg.Name, "target", st.target.addr)
+		gt.g.metrics.add(mTargetConnectErrors, 1, "target_group", gt.g.name, "target", st.target.addr)
 		st.tried = append(st.tried, st.target)
 		next := gt.g.pick(st.tried)
 		if next == nil || req.Context().Err() != nil {
@@ -75,6 +89,37 @@ func (gt *groupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.URL.Host = next.addr
 	}
+}
+
+// roundTripTo sends req, cut short if its target is deregistered (a reload
+// removed it and the deregistration delay is over) before it completes.
+func roundTripTo(base *http.Transport, req *http.Request, st *reqState) (*http.Response, error) {
+	if st == nil {
+		return base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	stop := context.AfterFunc(st.target.gone, cancel)
+	resp, err := base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+// releasingBody runs release once the body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
 
 // stateKey carries a request's *reqState in its context.
@@ -130,7 +175,7 @@ func newHTTPHandler(l *listener) *httpHandler {
 func (h *httpHandler) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
 	scheme := "http"
-	if h.l.group.cfg.Protocol == ProtocolHTTPS {
+	if h.l.group.protocol == ProtocolHTTPS {
 		scheme = "https"
 	}
 	pr.SetURL(&url.URL{Scheme: scheme, Host: st.target.addr})
@@ -295,7 +340,7 @@ func (h *httpHandler) finish(r *http.Request, rec *responseRecorder, st *reqStat
 		out.ReceivedBytes += body.n.Load()
 	}
 	if h.l.group != nil {
-		out.TargetGroup = h.l.group.cfg.Name
+		out.TargetGroup = h.l.group.name
 	}
 	if st.target != nil {
 		out.Target = st.target.addr

@@ -30,6 +30,7 @@ type listener struct {
 	port     int
 	log      zerolog.Logger
 	verifier *clientVerifier // nil without mutual TLS
+	timeouts Timeouts        // of the config the listener was made from
 
 	mgr       *acme.Manager // HTTPS and TLS: set by setupTLS
 	tlsConfig *tls.Config
@@ -63,13 +64,13 @@ func (r sniRoute) match(sni string) bool {
 	return ok && head != "" && rest == r.name
 }
 
-func newListener(s *Server, idx int, lc Listener, groups map[string]*targetGroup) (*listener, error) {
-	l := &listener{s: s, cfg: lc, log: s.log.With().Str("listener", lc.Protocol).Logger()}
+func newListener(s *Server, cfg *Config, idx int, lc Listener, groups map[string]*targetGroup) (*listener, error) {
+	l := &listener{s: s, cfg: lc, timeouts: cfg.Origin.Timeouts, log: s.log.With().Str("listener", lc.Protocol).Logger()}
 	l.conns.init()
 	if m := lc.MutualTLS; m != nil && m.Mode == MTLSVerify {
 		v, err := loadClientVerifier(m)
 		if err != nil {
-			return nil, s.cfg.errorf(fmt.Sprintf("origin.listeners[%d].mutual_tls", idx), "%v", err)
+			return nil, cfg.errorf(fmt.Sprintf("origin.listeners[%d].mutual_tls", idx), "%v", err)
 		}
 		l.verifier = v
 	}
@@ -82,7 +83,7 @@ func newListener(s *Server, idx int, lc Listener, groups map[string]*targetGroup
 	}
 	if lc.Protocol == ProtocolHTTP || lc.Protocol == ProtocolHTTPS {
 		l.handler = newHTTPHandler(l)
-		to := s.cfg.Origin.Timeouts
+		to := cfg.Origin.Timeouts
 		l.http = &http.Server{
 			Handler:           l.handler,
 			ReadHeaderTimeout: to.ReadHeader.D(),
@@ -167,12 +168,9 @@ func (l *listener) serve(ctx context.Context) error {
 	case ProtocolHTTP, ProtocolHTTPS:
 		var h http.Handler = l.handler
 		if l.cfg.Protocol == ProtocolHTTP {
-			// Port 80 answers HTTP-01 challenges for every ACME listener.
-			for _, o := range l.s.listeners {
-				if o.mgr != nil && o.cfg.Certificates.ACME != nil {
-					h = o.mgr.HTTPChallengeHandler(h)
-				}
-			}
+			// Port 80 answers HTTP-01 challenges for every ACME listener,
+			// those a reload adds included.
+			h = l.s.challengeHandler(l.handler)
 		}
 		l.http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			l.inflight.Add(1)
@@ -264,7 +262,7 @@ func (l *listener) handshakeHTTPS(ctx context.Context, hl *handoffListener, raw 
 func (l *listener) handshake(ctx context.Context, raw net.Conn, logType string) (*tls.Conn, bool) {
 	start := time.Now()
 	tc := tls.Server(raw, l.tlsConfig)
-	hctx, cancel := context.WithTimeout(ctx, l.s.cfg.Origin.Timeouts.TLSHandshake.D())
+	hctx, cancel := context.WithTimeout(ctx, l.timeouts.TLSHandshake.D())
 	err := tc.HandshakeContext(hctx)
 	cancel()
 	if err == nil && tc.ConnectionState().NegotiatedProtocol == acmeTLS1 {
@@ -435,4 +433,21 @@ type listenerLog struct{ l *listener }
 func (w listenerLog) Write(p []byte) (int, error) {
 	w.l.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// challengeHandler answers the HTTP-01 challenges of the current ACME
+// listeners, then next.
+func (s *Server) challengeHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ls := s.listeners
+		s.mu.Unlock()
+		h := next
+		for _, o := range ls {
+			if o.mgr != nil && o.cfg.Certificates.ACME != nil {
+				h = o.mgr.HTTPChallengeHandler(h)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -26,6 +26,8 @@ const (
 	mTargetOutstanding   = "edgegate_origin_target_outstanding"
 	mHealthyTargets      = "edgegate_origin_healthy_targets"
 	mUnhealthyTargets    = "edgegate_origin_unhealthy_targets"
+	mTargetEjections     = "edgegate_origin_target_ejections_total"
+	mTargetEjected       = "edgegate_origin_target_ejected"
 )
 
 // metricFamily describes one metric for its # HELP and # TYPE lines.
@@ -47,6 +49,8 @@ func families() []metricFamily {
 		{mTargetOutstanding, "gauge", "Requests (HTTP) or connections (TCP/TLS) in flight to the target."},
 		{mHealthyTargets, "gauge", "Healthy targets in the group (ALB's HealthyHostCount)."},
 		{mUnhealthyTargets, "gauge", "Unhealthy targets in the group (ALB's UnHealthyHostCount)."},
+		{mTargetEjections, "counter", "Times outlier detection took a target out of rotation for failing requests in a row."},
+		{mTargetEjected, "gauge", "1 while outlier detection keeps the target out of rotation."},
 	}
 }
 

@@ -12,20 +12,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/reuseport"
 	"github.com/edgegate/edgegate/internal/yamlconf"
 	"github.com/edgegate/edgegate/origin/accesslog"
 	"github.com/rs/zerolog"
 )
 
 // Server is an origin-tier load balancer: its listeners, target groups,
-// health checks, access log and admin listener.
+// health checks, access log and admin listener. A reload (Reload, Apply)
+// replaces listeners and groups while it runs: groups are updated in
+// place, listeners whose config did not change keep their sockets.
 type Server struct {
-	cfg       *Config
-	log       zerolog.Logger
-	groups    []*targetGroup
-	checkers  []*checker
-	listeners []*listener
-	metrics   *metrics
+	log     zerolog.Logger
+	metrics *metrics
 
 	started  atomic.Bool
 	draining atomic.Bool
@@ -33,7 +32,21 @@ type Server struct {
 	// readyOnce closes ready once, whether Run binds or fails.
 	readyOnce sync.Once
 
+	configPath string
+	reloadMu   sync.Mutex // one reload at a time; none once draining
+
+	// Set by Run for reloads: what new listeners and checkers run under.
+	serveCtx context.Context
+	failed   chan error
+	serving  sync.WaitGroup
+	health   sync.WaitGroup
+	retired  sync.WaitGroup // listeners replaced by a reload, draining
+
 	mu        sync.Mutex
+	cfg       *Config
+	groups    []*targetGroup
+	checkers  map[*targetGroup]context.CancelFunc // running health checks, by group
+	listeners []*listener
 	addrs     []net.Addr
 	adminAddr net.Addr
 	accessLog *accesslog.Writer
@@ -47,17 +60,45 @@ func New(cfg *Config, logger zerolog.Logger) (*Server, error) {
 	if cfg == nil {
 		return nil, errors.New("origin: nil config")
 	}
-	s := &Server{cfg: cfg, log: logger, metrics: &metrics{}, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: logger, metrics: &metrics{}, ready: make(chan struct{}), failed: make(chan error, 64),
+		checkers: map[*targetGroup]context.CancelFunc{}}
 	byName := map[string]*targetGroup{}
 	for _, gc := range cfg.Origin.TargetGroups {
-		g := newTargetGroup(gc, cfg.Origin.Timeouts, s.metrics)
+		g := newTargetGroup(gc, cfg.Origin.Timeouts, s.metrics, logger)
 		s.groups = append(s.groups, g)
-		s.checkers = append(s.checkers, newChecker(g, logger))
 		byName[gc.Name] = g
 	}
+	ls, err := s.newListeners(cfg, byName, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.listeners = ls
+	return s, nil
+}
+
+// SetConfigPath names the file Reload reads again.
+func (s *Server) SetConfigPath(path string) { s.configPath = path }
+
+// config is the running config.
+func (s *Server) config() *Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// newListeners makes the listener runtimes of cfg; keep returns a running
+// listener to reuse for listener i, nil to make a new one.
+func (s *Server) newListeners(cfg *Config, byName map[string]*targetGroup, keep func(i int, lc Listener) *listener) ([]*listener, error) {
 	var errs yamlconf.Errors
+	var out []*listener
 	for i, lc := range cfg.Origin.Listeners {
-		l, err := newListener(s, i, lc, byName)
+		if keep != nil {
+			if l := keep(i, lc); l != nil {
+				out = append(out, l)
+				continue
+			}
+		}
+		l, err := newListener(s, cfg, i, lc, byName)
 		if err != nil {
 			var ye *yamlconf.Error
 			if errors.As(err, &ye) {
@@ -66,12 +107,12 @@ func New(cfg *Config, logger zerolog.Logger) (*Server, error) {
 			}
 			return nil, fmt.Errorf("listener %d: %w", i, err)
 		}
-		s.listeners = append(s.listeners, l)
+		out = append(out, l)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return out, nil
 }
 
 // CheckFiles reads every file the config names (certificate pairs, trust
@@ -134,7 +175,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.mu.Lock()
 		s.accessLog = w
+		s.mu.Unlock()
 		defer func() {
 			if err := w.Close(); err != nil {
 				s.log.Error().Err(err).Msg("closing the access log")
@@ -149,15 +192,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 	for _, l := range s.listeners {
 		if err := l.setupTLS(serveCtx); err != nil {
-			s.closeListeners()
+			s.closeListeners(s.listeners)
 			return err
 		}
 	}
-	var lc net.ListenConfig
+	lc := reuseport.ListenConfig()
 	addrs := make([]net.Addr, len(s.listeners))
 	for i, l := range s.listeners {
-		if err := l.bind(ctx, &lc); err != nil {
-			s.closeListeners()
+		if err := l.bind(ctx, lc); err != nil {
+			s.closeListeners(s.listeners)
 			return err
 		}
 		addrs[i] = l.ln.Addr()
@@ -166,8 +209,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var adminLn net.Listener
 	if o.Admin.Listen != "" {
 		var err error
-		if adminLn, err = lc.Listen(ctx, "tcp", o.Admin.Listen); err != nil {
-			s.closeListeners()
+		var alc net.ListenConfig
+		if adminLn, err = alc.Listen(ctx, "tcp", o.Admin.Listen); err != nil {
+			s.closeListeners(s.listeners)
 			return fmt.Errorf("admin listener %s: %w", o.Admin.Listen, err)
 		}
 		admin = s.adminServer()
@@ -177,12 +221,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if adminLn != nil {
 		s.adminAddr = adminLn.Addr()
 	}
+	s.serveCtx = serveCtx
 	s.mu.Unlock()
 	s.readyOnce.Do(func() { close(s.ready) })
 
-	var health sync.WaitGroup
-	for _, c := range s.checkers {
-		c.run(serveCtx, &health)
+	for _, g := range s.groups {
+		s.startChecker(g)
 	}
 	adminDone := make(chan struct{})
 	if admin != nil {
@@ -195,37 +239,35 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		close(adminDone)
 	}
-	failed := make(chan error, len(s.listeners))
-	var serving sync.WaitGroup
 	for _, l := range s.listeners {
-		serving.Go(func() {
-			if err := l.serve(serveCtx); err != nil {
-				failed <- fmt.Errorf("listener %s: %w", l.name, err)
-			}
-		})
-	}
-	for i, l := range s.listeners {
-		s.log.Info().Str("listener", l.name).Str("addr", addrs[i].String()).Msg("listening")
+		s.startServing(l)
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-failed:
+	case runErr = <-s.failed:
 	}
+	s.reloadMu.Lock() // no reload from here on
 	s.draining.Store(true)
-	grace := o.Timeouts.Shutdown.D()
+	s.reloadMu.Unlock()
+	cfg := s.config()
+	grace := cfg.Origin.Timeouts.Shutdown.D()
 	s.log.Info().Dur("grace", grace).Msg("draining")
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	var drains sync.WaitGroup
-	for _, l := range s.listeners {
+	s.mu.Lock()
+	current := append([]*listener(nil), s.listeners...)
+	s.mu.Unlock()
+	for _, l := range current {
 		drains.Go(func() { l.shutdown(drainCtx) })
 	}
 	drains.Wait()
+	s.retired.Wait()
 	cancel()
 	stopServing()
-	serving.Wait()
-	health.Wait()
+	s.serving.Wait()
+	s.health.Wait()
 	if admin != nil {
 		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		if err := admin.Shutdown(actx); err != nil {
@@ -234,7 +276,7 @@ func (s *Server) Run(ctx context.Context) error {
 		acancel()
 	}
 	<-adminDone
-	for _, l := range s.listeners {
+	for _, l := range current {
 		if l.mgr != nil {
 			l.mgr.Close()
 		}
@@ -243,9 +285,31 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// closeListeners releases whatever Run bound before failing.
-func (s *Server) closeListeners() {
-	for _, l := range s.listeners {
+// startServing serves l in the background; a failure stops Run.
+func (s *Server) startServing(l *listener) {
+	s.serving.Go(func() {
+		if err := l.serve(s.serveCtx); err != nil {
+			s.failed <- fmt.Errorf("listener %s: %w", l.name, err)
+		}
+	})
+	s.log.Info().Str("listener", l.name).Str("addr", l.ln.Addr().String()).Msg("listening")
+}
+
+// startChecker (re)starts the health checks of g with its current targets.
+func (s *Server) startChecker(g *targetGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stop := s.checkers[g]; stop != nil {
+		stop()
+	}
+	ctx, stop := context.WithCancel(s.serveCtx)
+	s.checkers[g] = stop
+	newChecker(g, s.log).run(ctx, &s.health)
+}
+
+// closeListeners releases what was bound before a failure.
+func (s *Server) closeListeners(ls []*listener) {
+	for _, l := range ls {
 		if l.ln != nil {
 			l.ln.Close()
 		}

@@ -50,7 +50,7 @@ func (l *listener) serveStream(ctx context.Context, raw net.Conn) {
 		}
 	} else if len(l.routes) > 0 {
 		var err error
-		sni, replay, err = peekServerName(raw, l.s.cfg.Origin.Timeouts.TLSHandshake.D())
+		sni, replay, err = peekServerName(raw, l.timeouts.TLSHandshake.D())
 		if err != nil && len(replay) == 0 {
 			raw.Close()
 			rec.ErrorReason = accesslog.ReasonClientTLSNegotiationError
@@ -62,7 +62,7 @@ func (l *listener) serveStream(ctx context.Context, raw net.Conn) {
 	rec.DomainName = sni
 
 	g := l.route(sni)
-	rec.TargetGroup = g.cfg.Name
+	rec.TargetGroup = g.name
 	t, tconn, reason, err := g.connectStream(ctx, sni)
 	if t != nil {
 		rec.Target = t.addr
@@ -76,8 +76,11 @@ func (l *listener) serveStream(ctx context.Context, raw net.Conn) {
 	}
 	defer t.outstanding.Add(-1)
 	defer tconn.Close()
+	// A target deregistered by a reload loses its streams once its
+	// deregistration delay is over.
+	defer context.AfterFunc(t.gone, func() { tconn.Close(); client.Close() })()
 	connected := time.Now()
-	idle := l.s.cfg.Origin.Timeouts.TCPIdle.D()
+	idle := l.timeouts.TCPIdle.D()
 	if len(replay) > 0 {
 		_ = tconn.SetWriteDeadline(time.Now().Add(idle))
 		if _, err := tconn.Write(replay); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgegate/edgegate/internal/yamlconf"
 	"github.com/edgegate/edgegate/origin/accesslog"
@@ -270,6 +271,25 @@ func (c *Config) validateGroup(errs *yamlconf.Errors, gp string, g TargetGroup) 
 	}
 	if h.UnhealthyThreshold < 2 || h.UnhealthyThreshold > 10 {
 		add(hp+".unhealthy_threshold", "%d is outside 2-10", h.UnhealthyThreshold)
+	}
+	if g.Timeout.D() <= 0 {
+		add(gp+".timeout", "must be positive")
+	}
+	if g.DeregistrationDelay.D() < 0 || g.DeregistrationDelay.D() > time.Hour {
+		add(gp+".deregistration_delay", "%v is outside 0s-1h", g.DeregistrationDelay.D())
+	}
+	od, op := g.OutlierDetection, gp+".outlier_detection"
+	if od.ConsecutiveFailures < -1 || od.ConsecutiveFailures > 1000 {
+		add(op+".consecutive_failures", "%d: use 1-1000, or -1 to turn outlier detection off", od.ConsecutiveFailures)
+	}
+	if od.BaseEjectionTime.D() <= 0 {
+		add(op+".base_ejection_time", "must be positive")
+	}
+	if od.MaxEjectionTime < od.BaseEjectionTime {
+		add(op+".max_ejection_time", "%v is shorter than base_ejection_time %v", od.MaxEjectionTime.D(), od.BaseEjectionTime.D())
+	}
+	if od.MaxEjectionPercent < 1 || od.MaxEjectionPercent > 100 {
+		add(op+".max_ejection_percent", "%d is outside 1-100", od.MaxEjectionPercent)
 	}
 }
 

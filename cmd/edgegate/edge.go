@@ -15,6 +15,8 @@ func runEdge(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	sigs := catchOperatorSignals()
+	defer sigs.stop()
 	if *config == "" {
 		fmt.Fprintln(e.stderr, "edgegate edge: -config is required")
 		fs.Usage()
@@ -30,11 +32,12 @@ func runEdge(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
 	}
-	srv, err := edge.New(ctx, cfg, edge.Options{Logger: log})
+	srv, err := edge.New(ctx, cfg, edge.Options{Logger: log, ConfigPath: *config})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "edgegate edge: %v\n", err)
 		return exitFailure
 	}
+	sigs.handle(ctx, log, srv)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "edgegate edge: %v\n", err)
 		return exitFailure

@@ -10,6 +10,7 @@
 //	edgegate check  -config FILE [-probe] validate a config (and probe its origins)
 //	edgegate probe  https://NAME/         explain how the edge's connection to an origin fares
 //	edgegate logs   summary|report ...    analyse CloudFront-format logs
+//	edgegate reload [-admin URL]          make a running tier re-read its config (as SIGHUP)
 //	edgegate demo                         run the whole stack on this machine
 //	edgegate app -name app1 -listen :8080 a demo app that says which instance answered
 //	edgegate health URL                   exit 0 when URL answers 2xx (container health checks)
@@ -55,6 +56,7 @@ func commands() []command {
 		{"check", "validate a config file (either kind); -probe also probes every origin", runCheck},
 		{"probe", "connect to an origin exactly as the edge does and explain what fails", runProbe},
 		{"logs", "analyse CloudFront-format standard logs (summary, report)", runLogs},
+		{"reload", "ask a running edge or origin tier to re-read its config (as SIGHUP)", runReload},
 		{"demo", "run an edge in front of a local HTTPS app on this machine, no set-up", runDemo},
 		{"app", "a small HTTP app that says which instance answered (the demo's targets)", runApp},
 		{"health", "GET a URL and exit 0 on 2xx (container health checks without curl)", runHealth},

@@ -17,6 +17,8 @@ func runOrigin(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	sigs := catchOperatorSignals()
+	defer sigs.stop()
 	if *config == "" {
 		fmt.Fprintln(e.stderr, "edgegate origin: -config is required")
 		fs.Usage()
@@ -41,6 +43,8 @@ func runOrigin(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailure
 	}
+	srv.SetConfigPath(*config)
+	sigs.handle(ctx, log, srv)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "edgegate origin: %v\n", err)
 		return exitFailure

@@ -370,3 +370,18 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// Reopen finishes the current file (flushed, fsynced, closed and, with
+// Gzip, compressed) so that the next Write starts a new one: what SIGUSR1
+// asks for after logrotate has moved files away. Nothing buffered is lost.
+func (w *Writer) Reopen() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if w.cur == nil {
+		return nil
+	}
+	return w.finishLocked()
+}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
 )
 
 // Kind is how the edge classifies a failed origin fetch, after CloudFront's
@@ -25,39 +26,40 @@ const (
 	KindCanceled                    // the viewer's request was canceled before a response
 )
 
-// String is the CloudFront x-edge-detailed-result-type for the kind ("" for
-// KindNone: a success has its own result type).
-func (k Kind) String() string {
+// Result is the CloudFront x-edge-detailed-result-type for the kind ("" for
+// KindNone: a success has its own result type). Its status, side and
+// advice are in the accesslog result table.
+func (k Kind) Result() accesslog.ResultType {
 	switch k {
 	case KindDNS:
-		return "OriginDnsError"
+		return accesslog.ResultOriginDnsError
 	case KindConnect:
-		return "OriginConnectError"
+		return accesslog.ResultOriginConnectError
 	case KindTimeout:
-		return "OriginCommError"
+		return accesslog.ResultOriginCommError
 	case KindRead:
-		return "OriginReadError"
+		return accesslog.ResultOriginReadError
 	case KindInvalidResponse:
-		return "OriginInvalidResponseError"
+		return accesslog.ResultOriginInvalidResponseError
 	case KindHeaderTooBig:
-		return "OriginHeaderTooBigError"
+		return accesslog.ResultOriginHeaderTooBigError
 	case KindCanceled:
-		return "ClientHungUpRequest"
+		return accesslog.ResultClientHungUpRequest
 	}
 	return ""
 }
 
-// Status is the status the viewer gets: 504 for a timeout, 502 for the other
-// origin failures, 0 ("000" in the log: nothing was sent) for KindCanceled
-// and for KindNone.
+// String is Result as a string.
+func (k Kind) String() string { return string(k.Result()) }
+
+// Status is the status the viewer gets, from the result table: 504 for a
+// timeout, 502 for the other origin failures, 0 ("000" in the log: nothing
+// was sent) for KindCanceled and for KindNone.
 func (k Kind) Status() int {
-	switch k {
-	case KindNone, KindCanceled:
+	if k == KindNone {
 		return 0
-	case KindTimeout:
-		return http.StatusGatewayTimeout
 	}
-	return http.StatusBadGateway
+	return k.Result().Info().Status
 }
 
 // Classify classifies an error returned by the transport's RoundTrip, that

@@ -133,3 +133,19 @@ func (w *Writer) Close() error {
 	}
 	return nil
 }
+
+// Reopen closes the current file so that the next Write opens the file of
+// its period again by name: after logrotate moved it away (SIGUSR1).
+func (w *Writer) Reopen() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
+		return fmt.Errorf("origin access log: %w", err)
+	}
+	return nil
+}
