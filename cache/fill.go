@@ -76,8 +76,8 @@ func (f *fill) advance(n int64, end bool, err error) {
 }
 
 // run copies the origin's body into the tier, then commits it. It owns
-// body and f.cancel. A stall longer than
-// stall fails the fill; so does a body other than Content-Length promised.
+// body and f.cancel. A stall longer than stall fails the fill; so does a
+// body other than Content-Length promised.
 // A body without Content-Length that turns out longer than limit is still
 // relayed whole to its viewers, but not stored.
 func (f *fill) run(ctx context.Context, body io.ReadCloser, prefix []byte, stall time.Duration, limit int64) {
