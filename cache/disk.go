@@ -409,11 +409,11 @@ func (d *Disk) Set(ctx context.Context, key string, e *Entry, ttl time.Duration)
 }
 
 // Create starts a streamed write of e at key (StreamStore). A tier at 90%
-// of its bound admits a key only on its second write in a while (a
+// of its bound admits a new key only on its second write in a while (a
 // count-min sketch with aging): an object asked for once does not evict
 // the working set; until then it is ErrNotAdmitted.
 func (d *Disk) Create(_ context.Context, key string, e *Entry, ttl time.Duration) (BodyWriter, error) {
-	if d.seen.add(key) < 2 && d.nearFull() {
+	if d.seen.add(key) < 2 && d.nearFull() && !d.holds(key) {
 		return nil, ErrNotAdmitted
 	}
 	cp := *e
@@ -442,6 +442,15 @@ func (d *Disk) Create(_ context.Context, key string, e *Entry, ttl time.Duration
 		return nil, fmt.Errorf("disk cache create: %w", err)
 	}
 	return &diskWriter{d: d, f: f, id: diskKeyID(key), dataOff: int64(len(hdr)), expires: cp.Expires.UnixNano()}, nil
+}
+
+// holds reports whether key has an entry (a rewrite, after a 304, is
+// always admitted).
+func (d *Disk) holds(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.index[diskKeyID(key)]
+	return ok
 }
 
 func (d *Disk) nearFull() bool {

@@ -203,6 +203,9 @@ func TestDiskBound(t *testing.T) {
 	if refused < 900 {
 		t.Fatalf("a full tier admitted %d of 1000 one-time keys", 1000-refused)
 	}
+	if err := d.Set(ctx, "k0", e, time.Hour); err != nil {
+		t.Fatalf("rewriting a held entry in a full tier: %v", err)
+	}
 	big := sampleEntry()
 	big.Body = make([]byte, bound/4+1)
 	if err := d.Set(ctx, "big", big, time.Hour); !errors.Is(err, ErrTooLarge) {
