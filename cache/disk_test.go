@@ -256,3 +256,54 @@ func TestDiskIndexMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(d)
 }
+
+// TestDiskConcurrent rewrites, reads and deletes a few keys from several
+// goroutines: every read is a whole body of one of the versions, or a miss.
+func TestDiskConcurrent(t *testing.T) {
+	d := newDisk(t, t.TempDir(), 64<<20)
+	ctx := context.Background()
+	bodies := [][]byte{patterned(5000), patterned(300 << 10)} // inline and Content
+	done := make(chan struct{})
+	errs := make(chan error, 100)
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 150 {
+				key := fmt.Sprintf("k%d", i%3)
+				switch (i + w) % 4 {
+				case 0, 1:
+					e := sampleEntry()
+					e.Body = bodies[(i+w)%2]
+					if err := d.Set(ctx, key, e, time.Hour); err != nil {
+						errs <- err
+					}
+				case 2:
+					_ = d.Delete(ctx, key)
+				default:
+					e, err := d.Get(ctx, key)
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						errs <- err
+						continue
+					}
+					b, err := readContent(t, e)
+					if errors.Is(err, ErrNotFound) {
+						continue // replaced between Get and reading: reported, not mixed
+					}
+					if err != nil || (!bytes.Equal(b, bodies[0]) && !bytes.Equal(b, bodies[1])) {
+						errs <- fmt.Errorf("read of %d bytes: %v", len(b), err)
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
