@@ -273,7 +273,9 @@ const DefaultMaxObjectSize = 1 << 30
 // storeRequest is a storable origin response on its way into the store.
 type storeRequest struct {
 	key               string
-	oreq, req         *http.Request
+	viewer            http.Header // selects the variant of a Vary response
+	kp                KeyPolicy
+	req               *http.Request
 	resp              *http.Response
 	d                 Decision
 	reqTime, respTime time.Time
@@ -302,7 +304,7 @@ func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResu
 		}
 		if complete {
 			e := NewEntry(resp.StatusCode, resp.Header, body, sr.d, sr.req.URL.Path, sr.reqTime, sr.respTime)
-			stored, detail := c.put(octx, sr.key, sr.oreq, e)
+			stored, detail := c.put(octx, sr.key, selectingHeader(sr.viewer, sr.kp, e.VaryFields), e)
 			return &fetchResult{entry: e, outcome: Miss, stored: stored, detail: detail}, nil
 		}
 		sr.prefix = body
@@ -319,7 +321,7 @@ func (c *Cache) storeBody(_, octx context.Context, sr *storeRequest) (*fetchResu
 	if ttl <= 0 {
 		return nil, nil
 	}
-	skey := c.putVaryIndex(octx, sr.key, sr.oreq, e, ttl)
+	skey := c.storeKey(octx, sr.key, selectingHeader(sr.viewer, sr.kp, e.VaryFields), e, ttl)
 	w, err := ss.Create(octx, skey, e, ttl)
 	switch {
 	case errors.Is(err, ErrNotAdmitted):
