@@ -148,6 +148,11 @@ func TestDoMissHitHead(t *testing.T) {
 func TestDoCollapsedForwarding(t *testing.T) {
 	clk := &clock{t: t0}
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	// Registered before the origin's cleanup (which waits for its
+	// handlers), so a failure below does not hang the package.
+	t.Cleanup(unblock)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		<-release
 		w.Header().Set("Cache-Control", "max-age=60")
@@ -155,23 +160,23 @@ func TestDoCollapsedForwarding(t *testing.T) {
 	})
 	c := newCache(t, clk, nil)
 	var wg sync.WaitGroup
-	var entered atomic.Int64
-	for range 20 {
+	const viewers = 20
+	for range viewers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			entered.Add(1)
-			if _, body := do(t, c, pol, o, "GET", "https://e.com/hot"); body != "shared" {
-				t.Errorf("body %q", body)
+			if resp, body := do(t, c, pol, o, "GET", "https://e.com/hot"); body != "shared" || resp.Outcome != Miss {
+				t.Errorf("viewer of the collapsed fetch: %v %q", resp.Outcome, body)
 			}
 		}()
 	}
-	waitFor(t, "origin reached and all viewers in", func() bool { return o.calls.Load() == 1 && entered.Load() == 20 })
-	time.Sleep(100 * time.Millisecond) // from entered to waiting on the shared fetch
-	close(release)
+	waitFor(t, "all viewers waiting on the one origin fetch", func() bool {
+		return c.group.Waiting() == viewers || o.calls.Load() > 1
+	})
+	unblock()
 	wg.Wait()
 	if n := o.calls.Load(); n != 1 {
-		t.Fatalf("%d origin fetches for 20 concurrent misses", n)
+		t.Fatalf("%d origin fetches for %d concurrent misses, want 1 (collapsed forwarding)", n, viewers)
 	}
 }
 
@@ -376,6 +381,9 @@ func TestDoSetCookieNotShared(t *testing.T) {
 	clk := &clock{t: t0}
 	var n atomic.Int64
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the origin's: a failure must not hang
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			<-release
@@ -388,7 +396,8 @@ func TestDoSetCookieNotShared(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	for range 5 {
+	const viewers = 5
+	for range viewers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -405,9 +414,10 @@ func TestDoSetCookieNotShared(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "first fetch waiting", func() bool { return n.Load() >= 1 })
-	time.Sleep(30 * time.Millisecond)
-	close(release)
+	// Every viewer joins the first (blocked) fetch, so each must learn the
+	// shared response is personal and fetch its own.
+	waitFor(t, "all viewers waiting on the first fetch", func() bool { return n.Load() >= 1 && c.group.Waiting() == viewers })
+	unblock()
 	wg.Wait()
 	if resp, _ := do(t, c, pol, o, "GET", "https://e.com/login"); resp.Outcome != Pass {
 		t.Fatal("Set-Cookie response was stored")
@@ -486,7 +496,9 @@ func TestDoTwoEdges(t *testing.T) {
 		fmt.Fprint(w, strings.Repeat("big", 1000))
 	})
 	edge := func(node string) *Cache {
-		inv := NewInvalidator(InvalidatorOptions{Redis: redisClient(t, srv), Node: node, Now: clk.Now, Heartbeat: 100 * time.Millisecond})
+		// The log is polled only at start: what reaches a running edge
+		// came by Pub/Sub, within waitFor's bound.
+		inv := NewInvalidator(InvalidatorOptions{Redis: redisClient(t, srv), Node: node, Now: clk.Now, Heartbeat: 100 * time.Millisecond, PollInterval: time.Hour})
 		go inv.Run(ctx)
 		c := New(newTiered(t, srv, nil), Options{Now: clk.Now, Invalidator: inv})
 		t.Cleanup(c.Wait)

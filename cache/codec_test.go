@@ -33,8 +33,8 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Fatalf("times differ: %+v", got)
 		}
 		got.RequestTime, got.ResponseTime, got.Expires = e.RequestTime, e.ResponseTime, e.Expires
-		if len(got.Body) == 0 {
-			got.Body = e.Body
+		if len(got.Body) == 0 && len(e.Body) == 0 {
+			got.Body = e.Body // nil and empty are the same body
 		}
 		if !reflect.DeepEqual(&got, e) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, *e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -17,8 +18,9 @@ type Group[T any] struct {
 	// Timeout bounds one fetch; default 60s.
 	Timeout time.Duration
 
-	sf singleflight.Group
-	wg sync.WaitGroup
+	sf      singleflight.Group
+	wg      sync.WaitGroup
+	waiting atomic.Int64 // callers of Do waiting for a result
 }
 
 // Do runs fetch once for all concurrent callers with the same key. A caller
@@ -26,6 +28,8 @@ type Group[T any] struct {
 // the others. shared reports whether the result went to more than one caller.
 func (g *Group[T]) Do(ctx context.Context, key string, fetch func(ctx context.Context) (T, error)) (v T, shared bool, err error) {
 	ch := g.start(ctx, key, fetch)
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -44,6 +48,10 @@ func (g *Group[T]) Do(ctx context.Context, key string, fetch func(ctx context.Co
 func (g *Group[T]) Background(ctx context.Context, key string, fetch func(ctx context.Context) (T, error)) {
 	_ = g.start(ctx, key, fetch)
 }
+
+// Waiting reports how many callers of Do are waiting for a fetch's result
+// (a measure of collapsed forwarding).
+func (g *Group[T]) Waiting() int64 { return g.waiting.Load() }
 
 // Wait blocks until every fetch started by the group has finished (tests,
 // graceful shutdown).

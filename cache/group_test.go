@@ -78,7 +78,7 @@ func TestGroupDetached(t *testing.T) {
 		v, _, _ := g.Do(context.Background(), "k", fetch)
 		second <- v
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, "second viewer joined the fetch", func() bool { return g.Waiting() == 2 })
 	cancel()
 	if err := <-firstErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first viewer: %v", err)

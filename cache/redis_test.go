@@ -48,9 +48,12 @@ func TestRedisStoreChunks(t *testing.T) {
 		t.Fatalf("over the object limit: %v", err)
 	}
 	// Keys carry TTLs, chunks a little longer than the metadata.
-	keys, _ := rdb.Keys(ctx, "*").Result()
+	keys := redisKeys(t, rdb, "*")
 	for _, k := range keys {
-		ttl, _ := rdb.PTTL(ctx, k).Result()
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if ttl <= 0 || ttl > time.Minute+chunkGrace {
 			t.Fatalf("key %s ttl %s", k, ttl)
 		}
@@ -58,20 +61,20 @@ func TestRedisStoreChunks(t *testing.T) {
 	// A rewrite drops the old generation's chunks.
 	e := sampleEntry()
 	e.Body = make([]byte, 3000)
-	_ = s.Set(ctx, "rw", e, time.Minute)
-	before, _ := rdb.Keys(ctx, "*:c:*").Result()
-	_ = s.Set(ctx, "rw", e, time.Minute)
-	after, _ := rdb.Keys(ctx, "*:c:*").Result()
+	must(t, s.Set(ctx, "rw", e, time.Minute))
+	before := redisKeys(t, rdb, "*:c:*")
+	must(t, s.Set(ctx, "rw", e, time.Minute))
+	after := redisKeys(t, rdb, "*:c:*")
 	if len(after) != len(before) {
 		t.Fatalf("old chunks kept: %d then %d", len(before), len(after))
 	}
-	_ = s.Delete(ctx, "rw")
+	must(t, s.Delete(ctx, "rw"))
 	if _, err := s.Get(ctx, "rw"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("deleted")
 	}
 	// Damage: a missing chunk or a corrupt metadata value is a miss.
-	_ = s.Set(ctx, "dmg", e, time.Minute)
-	chunks, _ := rdb.Keys(ctx, strings.ReplaceAll(s.objectKey("dmg"), "{", `\{`)+":c:*").Result()
+	must(t, s.Set(ctx, "dmg", e, time.Minute))
+	chunks := redisKeys(t, rdb, strings.ReplaceAll(s.objectKey("dmg"), "{", `\{`)+":c:*")
 	if len(chunks) != 3 {
 		t.Fatalf("chunks %v", chunks)
 	}
@@ -168,16 +171,19 @@ func TestRedisStreamedWrite(t *testing.T) {
 			t.Fatalf("size %d: %v", n, err)
 		}
 	}
-	w, _ := s.Create(ctx, "k", sampleEntry(), time.Minute)
-	_, _ = w.Write(patterned(4000))
+	w, err := s.Create(ctx, "k", sampleEntry(), time.Minute)
+	must(t, err)
+	_, err = w.Write(patterned(4000))
+	must(t, err)
 	w.Abort()
 	if got, err := s.Get(ctx, "k"); err != nil || len(got.Body) != 5500 {
 		t.Fatalf("after an aborted rewrite: %v", err)
 	}
-	if chunks, _ := rdb.Keys(ctx, "*:c:*").Result(); len(chunks) != 6 {
+	if chunks := redisKeys(t, rdb, "*:c:*"); len(chunks) != 6 {
 		t.Fatalf("%d chunks left, want the 6 of the committed object", len(chunks))
 	}
-	w, _ = s.Create(ctx, "big", sampleEntry(), time.Minute)
+	w, err = s.Create(ctx, "big", sampleEntry(), time.Minute)
+	must(t, err)
 	if _, err := w.Write(make([]byte, 100_001)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
@@ -211,15 +217,34 @@ func TestRedisStreamedRead(t *testing.T) {
 			t.Fatalf("from %d: %d bytes, %v", off, len(b), err)
 		}
 	}
-	chunks, _ := rdb.Keys(ctx, strings.ReplaceAll(s.objectKey("k"), "{", `\{`)+":c:*").Result()
+	chunks := redisKeys(t, rdb, strings.ReplaceAll(s.objectKey("k"), "{", `\{`)+":c:*")
 	for _, k := range chunks {
 		if strings.HasSuffix(k, ":3") {
-			rdb.SetRange(ctx, k, 10, "XX")
+			must(t, rdb.SetRange(ctx, k, 10, "XX").Err())
 		}
 	}
-	r, _ := got.Content.Open(0)
+	r, err := got.Content.Open(0)
+	must(t, err)
 	b, err := io.ReadAll(r)
 	if !errors.Is(err, ErrCorrupt) || len(b) != 3000 || !bytes.Equal(b, e.Body[:3000]) {
 		t.Fatalf("damaged chunk: %d bytes, %v", len(b), err)
 	}
+}
+
+// must fails the test on err: a call under test never has its error ignored.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// redisKeys lists the keys matching pattern.
+func redisKeys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	keys, err := rdb.Keys(context.Background(), pattern).Result()
+	if err != nil {
+		t.Fatalf("KEYS %s: %v", pattern, err)
+	}
+	return keys
 }
