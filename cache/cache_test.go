@@ -150,15 +150,16 @@ func TestDoCollapsedForwarding(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
-	// Registered before the origin's cleanup (which waits for its
-	// handlers), so a failure below does not hang the package.
-	t.Cleanup(unblock)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		<-release
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprint(w, "shared")
 	})
 	c := newCache(t, clk, nil)
+	// Cleanups run last-registered first: this one runs before the
+	// origin's and the cache's (which wait for blocked handlers and
+	// fetches), so a failure below fails instead of hanging the package.
+	t.Cleanup(unblock)
 	var wg sync.WaitGroup
 	const viewers = 20
 	for range viewers {
@@ -383,7 +384,6 @@ func TestDoSetCookieNotShared(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the origin's: a failure must not hang
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			<-release
@@ -393,6 +393,7 @@ func TestDoSetCookieNotShared(t *testing.T) {
 		fmt.Fprint(w, "hi")
 	})
 	c := newCache(t, clk, nil)
+	t.Cleanup(unblock) // runs before the origin's and cache's: a failure must not hang
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]bool{}
