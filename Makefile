@@ -45,6 +45,14 @@ vet:
 # conformance runs the public HTTP caching test suite (http-cache-tests from
 # the npm registry; needs node and npm) against an edge with a pure RFC 9111
 # behavior and prints the required tests passed. Not part of `make test`.
+# mutants applies each deliberate bug of internal/mutants' list to a copy of
+# the module and checks the tests that claim the behaviour fail (each within
+# a minute). Not part of `make test`: MUTANTS_ARGS='-run memory' picks some.
+MUTANTS_ARGS ?=
+.PHONY: mutants
+mutants:
+	$(GO) run ./internal/mutants $(MUTANTS_ARGS)
+
 .PHONY: conformance
 conformance: build
 	MIN_REQUIRED=$${MIN_REQUIRED:-140} integration/cachetests/run.sh $(BIN)

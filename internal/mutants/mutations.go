@@ -1,0 +1,72 @@
+package main
+
+// A mutation is a deliberate bug: edits applied to the module, and the
+// tests (package and -run pattern) that claim the behaviour it breaks. Each
+// must make one of those tests fail within the per-mutation timeout.
+type mutation struct {
+	name  string
+	what  string // the behaviour the tests must guard
+	pkg   string
+	run   string
+	edits []edit
+}
+
+// edit replaces the one occurrence of old in file (relative to the module
+// root) with new.
+type edit struct{ file, old, new string }
+
+// mutations is the list `make mutants` runs. Issue 20's table comes first;
+// later issues add theirs below it and name them in their note.
+var mutations = []mutation{
+	{
+		name: "edge-run-no-drain",
+		what: "in-flight requests accepted before SIGTERM complete",
+		pkg:  "./cmd/edgegate", run: "^TestSIGTERM",
+		edits: []edit{{"edge/server.go",
+			"context.WithTimeout(context.WithoutCancel(ctx), s.state().cfg.Edge.Timeouts.Shutdown.D())",
+			"context.WithTimeout(context.WithoutCancel(ctx), 0)"}},
+	},
+	{
+		name: "acme-any-name-to-certmagic",
+		what: "an unconfigured name reaches no certmagic obtain",
+		pkg:  "./acme", run: "^(TestManagerServesOnlyConfiguredNames|TestIssueOverEachChallenge)$",
+		edits: []edit{
+			{"acme/manager.go", "if known && m.magic != nil && m.acmeNames[name] {", "if m.magic != nil {"},
+			{"acme/issuer.go", "certmagic.Config{Storage: storage, Logger: zlog}",
+				"certmagic.Config{Storage: storage, Logger: zlog, OnDemand: &certmagic.OnDemandConfig{DecisionFunc: func(context.Context, string) error { return nil }}}"},
+		},
+	},
+	{
+		name: "invalidation-no-publish",
+		what: "an invalidation reaches other edges by Pub/Sub, not the poll backstop",
+		pkg:  "./cache", run: "^(TestDoTwoEdges|TestInvalidatorCluster)$",
+		edits: []edit{{"cache/invalidate.go", "\t\tpipe.Publish(ctx, v.key(\"events\"), data)\n", ""}},
+	},
+	{
+		name: "fetch-bypasses-group",
+		what: "concurrent misses of one key make one origin request",
+		pkg:  "./cache", run: "^TestDoCollapsedForwarding$",
+		edits: []edit{{"cache/cache.go",
+			"res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {\n\t\treturn c.fetch(fctx, pc, oreq, r.Header, e, key, origin)\n\t})",
+			"res, err := c.fetch(ctx, pc, oreq, r.Header, e, key, origin)"}},
+	},
+	{
+		name: "memory-drops-short-ttl",
+		what: "the memory tier keeps an entry for its TTL, however short",
+		pkg:  "./cache", run: "^TestMemory",
+		edits: []edit{{"cache/memory.go", "\tif ttl <= 0 {\n\t\treturn nil\n\t}", "\tif ttl <= time.Second {\n\t\treturn nil\n\t}"}},
+	},
+	// Added by issue 20 for the checks its list named.
+	{
+		name: "codec-drops-body",
+		what: "an entry's body survives encoding",
+		pkg:  "./cache", run: "^TestCodecRoundTrip$",
+		edits: []edit{{"cache/codec.go", "return appendBytes(b, e.Body), nil", "return appendBytes(b, nil), nil"}},
+	},
+	{
+		name: "group-fetch-not-detached",
+		what: "a viewer hanging up does not fail a fetch others wait for",
+		pkg:  "./cache", run: "^TestGroup",
+		edits: []edit{{"cache/group.go", "detached := context.WithoutCancel(ctx)", "detached := ctx"}},
+	},
+}
