@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -247,11 +248,18 @@ type fixture struct {
 	dir, caFile, certFile, keyFile string
 	ca                             *pki.Authority
 	origin                         string
+	// Requests for /slow/... wait at the origin until slow is closed;
+	// slowIn counts those that arrived.
+	slow    chan struct{}
+	slowIn  atomic.Int64
+	release func()
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir()}
+	f := &fixture{dir: t.TempDir(), slow: make(chan struct{})}
+	var once sync.Once
+	f.release = func() { once.Do(func() { close(f.slow) }) }
 	var err error
 	if f.ca, err = pki.NewAuthority("cmd test CA"); err != nil {
 		t.Fatal(err)
@@ -277,6 +285,13 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/slow/") {
+				f.slowIn.Add(1)
+				select {
+				case <-f.slow:
+				case <-r.Context().Done():
+				}
+			}
 			time.Sleep(2 * time.Millisecond)
 			fmt.Fprintf(w, "hello from alb: %s\n", r.URL.Path)
 		}),
@@ -285,6 +300,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	go func() { _ = srv.ServeTLS(l, "", "") }()
 	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(f.release) // runs first: no handler outlives a failed test
 	f.origin = l.Addr().String()
 	return f
 }
@@ -443,6 +459,175 @@ distributions:
 	if !strings.Contains(stderr.String(), "edge stopped") {
 		t.Errorf("no clean stop in the operational log:\n%s", stderr.String())
 	}
+}
+
+// TestSIGTERMDrainsInFlight: requests the edge accepted before SIGTERM
+// (they are waiting at the origin) all complete with their response, after
+// the edge has begun shutting down, and each has its log line.
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	f := newFixture(t)
+	httpsAddr, logDir := freeAddr(t), filepath.Join(f.dir, "logs")
+	cfg := filepath.Join(f.dir, "edge.yaml")
+	text := fmt.Sprintf(`edge:
+  location: SIG2
+  listen: {http: "off", https: %q}
+  certificates: {files: [{cert: %q, key: %q}]}
+  logs: {dir: %q}
+distributions:
+  - aliases: [www.example.test]
+    origins: [{id: alb, domain_name: alb.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: alb}
+`, httpsAddr, f.certFile, f.keyFile, logDir, f.origin, f.caFile)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "edge", "-config", cfg)
+	cmd.Env = append(os.Environ(), "EDGEGATE_TEST_RUN_MAIN=1")
+	stderr := &lineWatcher{want: "edge shutting down", seen: make(chan struct{})}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool(), ServerName: "www.example.test"},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", httpsAddr)
+		},
+	}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get("https://www.example.test/ready")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge did not come up: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const inflight = 8
+	type answer struct {
+		id  string
+		err error
+	}
+	answers := make(chan answer, inflight)
+	for i := range inflight {
+		go func() {
+			resp, err := client.Get(fmt.Sprintf("https://www.example.test/slow/%d", i))
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && (resp.StatusCode != 200 || !strings.Contains(string(body), "hello from alb")) {
+				err = fmt.Errorf("status %d: %q", resp.StatusCode, body)
+			}
+			answers <- answer{resp.Header.Get("X-Edge-Request-Id"), err}
+		}()
+	}
+	// All of them accepted by the edge and waiting at the origin.
+	for until := time.Now().Add(15 * time.Second); f.slowIn.Load() < inflight; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(until) {
+			t.Fatalf("only %d of %d requests reached the origin", f.slowIn.Load(), inflight)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stderr.seen:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("edge did not start shutting down on SIGTERM:\n%s", stderr.String())
+	}
+	f.release()
+	var ids []string
+	var failed []string
+	for range inflight {
+		a := <-answers
+		if a.err != nil {
+			failed = append(failed, a.err.Error())
+		} else {
+			ids = append(ids, a.id)
+		}
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d requests in flight at SIGTERM were cut instead of drained: %v\n%s", len(failed), inflight, failed, stderr.String())
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("edge exited with %v\n%s", waitErr, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("edge did not exit within 30s of SIGTERM")
+	}
+	if strings.Contains(stderr.String(), "drain timed out") {
+		t.Fatalf("drain timed out with requests in flight:\n%s", stderr.String())
+	}
+	logged := map[string]bool{}
+	files, err := filepath.Glob(filepath.Join(logDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		rc, err := accesslog.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := accesslog.NewReader(rc, file)
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			logged[rec.RequestID] = true
+		}
+		rc.Close()
+	}
+	for _, id := range ids {
+		if !logged[id] {
+			t.Fatalf("drained response %s has no log line", id)
+		}
+	}
+}
+
+// lineWatcher collects a process's output and closes seen once want
+// appears in it.
+type lineWatcher struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if bytes.Contains(w.buf.Bytes(), []byte(w.want)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // check -probe connects to every origin as the edge would: exit 0 when all
