@@ -232,8 +232,8 @@ func copyModule(root, dst string) error {
 
 func indent(s string) string {
 	s = strings.TrimRight(s, "\n")
-	if len(s) > 4000 {
-		s = "...\n" + s[len(s)-4000:]
+	if len(s) > 6000 { // a hang's goroutine dump: its start names the test
+		s = s[:3000] + "\n...\n" + s[len(s)-3000:]
 	}
 	return "    | " + strings.ReplaceAll(s, "\n", "\n    | ")
 }
