@@ -154,9 +154,21 @@ func TestRoundTripWithEdgeWriter(t *testing.T) {
 	if s.Latency.Overall.TimeTaken.Max != maxTaken.Seconds() {
 		t.Errorf("max time taken %v, want %v", s.Latency.Overall.TimeTaken.Max, maxTaken.Seconds())
 	}
+	// Every error type the records hold is reported, first seen when it
+	// was (a loop over an empty report would check nothing).
+	if len(errFirst) == 0 {
+		t.Fatal("test setup: the records hold no errors")
+	}
+	reported := map[string]bool{}
 	for _, e := range s.Errors {
+		reported[e.Type] = true
 		if want, ok := errFirst[e.Type]; ok && !e.First.Equal(want) {
 			t.Errorf("%s first at %v, want %v", e.Type, e.First, want)
+		}
+	}
+	for typ := range errFirst {
+		if !reported[typ] {
+			t.Errorf("error type %s in the records but not in the report", typ)
 		}
 	}
 	var agentFound bool
