@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,5 +199,71 @@ func TestViewerHangsUp(t *testing.T) {
 	}
 	if !hungUp || !commErr {
 		t.Fatalf("want a 000 ClientHungUpRequest line for /slow and a 200 ClientCommError line for /big; got %+v", recs)
+	}
+}
+
+// An upload through the edge reaches the origin whole and is counted in
+// cs-bytes; a viewer that stops sending mid-upload (half-closes its
+// connection) gets a 400 and a ClientCommError line, not an origin error.
+func TestUploadThroughEdge(t *testing.T) {
+	e := newTestEnv(t)
+	var received atomic.Int64
+	app, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		received.Add(n)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w, "got %d bytes", n)
+	}), "app.example.test")
+	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: app, allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]}`, app, e.caFile)))
+	const size = 300 << 10
+	resp, err := re.client(false).Post("https://www.example.test/upload", "application/octet-stream", strings.NewReader(strings.Repeat("u", size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || string(body) != fmt.Sprintf("got %d bytes", size) {
+		t.Fatalf("upload: %d %q %v", resp.StatusCode, body, err)
+	}
+
+	// A viewer announces 1 MB, sends 1,000 bytes and stops sending.
+	conn, err := tls.Dial("tcp", re.Addr("https"), &tls.Config{RootCAs: e.ca.Pool(), ServerName: "www.example.test", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(conn, "POST /cut HTTP/1.1\r\nHost: www.example.test\r\nContent-Length: 1000000\r\n\r\n%s", strings.Repeat("c", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	cut, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response to the cut upload: %v", err)
+	}
+	cut.Body.Close()
+	if cut.StatusCode != http.StatusBadRequest {
+		t.Errorf("cut upload: status %d, want 400", cut.StatusCode)
+	}
+
+	var upload, commErr bool
+	recs := re.records()
+	for _, r := range recs {
+		switch {
+		case r.URIStem == "/upload" && r.Status == 200 && r.BytesReceived > size:
+			upload = true
+		case r.URIStem == "/cut" && r.DetailedResultType == accesslog.ResultClientCommError && r.BytesReceived >= 1000:
+			commErr = true
+		}
+	}
+	if !upload || !commErr {
+		t.Fatalf("want /upload with cs-bytes over %d and /cut as ClientCommError with its 1,000 bytes counted; got %+v", size, recs)
 	}
 }

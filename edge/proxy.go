@@ -366,19 +366,20 @@ func xCache(result accesslog.ResultType) string {
 // originError answers a failed origin fetch with the status and result
 // types of DESIGN §4 and logs the cause for the operator.
 func (s *Server) originError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		// The viewer hung up before a response: nothing can be sent (000).
-		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
-		return
-	}
 	if ex.bodyBroken() {
 		// The viewer broke its own request body (a malformed chunk, a body
-		// cut short): its fault, not the origin's.
+		// cut short, a hang-up mid-upload): its fault, not the origin's,
+		// and a communication error even if its context is gone too.
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientCommError)
 		_, berr := ex.reqBody.stats()
 		ex.logger().Info().Str("detailed_result_type", string(accesslog.ResultClientCommError)).Str("cause", rootCause(berr)).
 			Msg("the viewer's request body is malformed or cut short")
 		s.errorPage(w, ex, http.StatusBadRequest, "The request body is malformed or was cut short.")
+		return
+	}
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The viewer hung up before a response: nothing can be sent (000).
+		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultClientHungUpRequest)
 		return
 	}
 	kind := originconn.Classify(err)

@@ -78,4 +78,16 @@ var mutations = []mutation{
 		pkg:  "./logs", run: "^TestRoundTripWithEdgeWriter$",
 		edits: []edit{{"logs/summary.go", "\ts.Errors = errorTypes(a, n)\n", "\ts.Errors = errorTypes(a, n)[:0]\n"}},
 	},
+	{
+		name: "upload-bytes-not-counted",
+		what: "cs-bytes counts a request body sent through the edge",
+		pkg:  "./edge", run: "^TestUploadThroughEdge$",
+		edits: []edit{{"edge/exchange.go", "\tc.n += int64(n)\n", ""}},
+	},
+	{
+		name: "cut-upload-not-classified",
+		what: "a viewer that stops mid-upload is logged as ClientCommError",
+		pkg:  "./edge", run: "^TestUploadThroughEdge$",
+		edits: []edit{{"edge/proxy.go", "\tif ex.bodyBroken() {\n", "\tif false && ex.bodyBroken() {\n"}},
+	},
 }
