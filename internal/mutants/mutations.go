@@ -90,4 +90,22 @@ var mutations = []mutation{
 		pkg:  "./edge", run: "^TestUploadThroughEdge$",
 		edits: []edit{{"edge/proxy.go", "\tif ex.bodyBroken() {\n", "\tif false && ex.bodyBroken() {\n"}},
 	},
+	{
+		name: "stream-no-tls-to-targets",
+		what: "a TLS target group is spoken to in TLS",
+		pkg:  "./origin", run: "^TestStreamToTLSTargets$",
+		edits: []edit{{"origin/targetgroup.go", "\tif g.protocol != ProtocolTLS {\n\t\treturn c, \"\", nil", "\tif true {\n\t\treturn c, \"\", nil"}},
+	},
+	{
+		name: "stream-no-retry",
+		what: "a stream skips a target whose TLS handshake fails and tries the next",
+		pkg:  "./origin", run: "^TestStreamToTLSTargets$",
+		edits: []edit{{"origin/targetgroup.go", "for range len(g.view().targets) {", "for range 1 {"}},
+	},
+	{
+		name: "stream-failure-names-no-target",
+		what: "a stream every target refused is logged with the last target tried",
+		pkg:  "./origin", run: "^TestStreamToTLSTargets$",
+		edits: []edit{{"origin/targetgroup.go", "\treturn ts[len(ts)-1]\n", "\treturn nil\n"}},
+	},
 }
