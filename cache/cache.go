@@ -236,6 +236,13 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		}
 	}
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
+		if e == nil {
+			// A viewer paused between its lookup and here would otherwise
+			// fetch again what a fetch that just ended has stored.
+			if now, _, _ := c.lookup(fctx, key, r.Header, pc.Key); now != nil && now.Freshness(c.o.Now()) == Fresh {
+				return &fetchResult{entry: now, outcome: Hit}, nil
+			}
+		}
 		return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 	})
 	if err != nil {

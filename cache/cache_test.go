@@ -181,6 +181,62 @@ func TestDoCollapsedForwarding(t *testing.T) {
 	}
 }
 
+// pausingStore pauses the first Get after pause is armed, once it has
+// answered from the store, until resume is closed: a viewer stopped between
+// its cache lookup and its fetch.
+type pausingStore struct {
+	Store
+	armed          atomic.Bool
+	paused, resume chan struct{}
+}
+
+func (s *pausingStore) Get(ctx context.Context, key string) (*Entry, error) {
+	e, err := s.Store.Get(ctx, key)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.paused)
+		<-s.resume
+	}
+	return e, err
+}
+
+// TestDoPausedViewerNoSecondFetch: viewer B misses, pauses, and reaches the
+// fetch only after viewer A's fetch stored the response. B is answered from
+// the store, not by a second origin request (under load, 1,000 viewers of
+// one key made two).
+func TestDoPausedViewerNoSecondFetch(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "once")
+	})
+	st := &pausingStore{Store: newMemory(t, 8<<20), paused: make(chan struct{}), resume: make(chan struct{})}
+	c := newCache(t, &clock{t: t0}, st)
+	var once sync.Once
+	resume := func() { once.Do(func() { close(st.resume) }) }
+	t.Cleanup(resume)
+	st.armed.Store(true)
+	type answer struct {
+		resp *Response
+		err  error
+	}
+	b := make(chan answer, 1)
+	go func() {
+		resp, err := c.Do(context.Background(), httptest.NewRequest("GET", "https://e.com/p", nil), pol, o.fetch)
+		b <- answer{resp, err}
+	}()
+	<-st.paused // B has looked up and missed
+	if resp, body := do(t, c, pol, o, "GET", "https://e.com/p"); resp.Outcome != Miss || body != "once" {
+		t.Fatalf("viewer A: %v %q", resp.Outcome, body)
+	}
+	resume()
+	got := <-b
+	if got.err != nil || got.resp.Stream != nil || string(got.resp.Body) != "once" {
+		t.Fatalf("viewer B: %+v %v", got.resp, got.err)
+	}
+	if n := o.calls.Load(); n != 1 {
+		t.Fatalf("%d origin requests, want 1: the viewer paused after its lookup fetched again what was stored", n)
+	}
+}
+
 func TestDoRevalidate(t *testing.T) {
 	clk := &clock{t: t0}
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {

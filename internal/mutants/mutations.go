@@ -44,8 +44,14 @@ var mutations = []mutation{
 		what: "concurrent misses of one key make one origin request",
 		pkg:  "./cache", run: "^TestDoCollapsedForwarding$",
 		edits: []edit{{"cache/cache.go",
-			"res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {\n\t\treturn c.fetch(fctx, pc, oreq, r.Header, e, key, origin)\n\t})",
-			"res, err := c.fetch(ctx, pc, oreq, r.Header, e, key, origin)"}},
+			"res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {",
+			"res, _, err := c.group.Do(ctx, skey+fmt.Sprintf(\"%p\", r), func(fctx context.Context) (*fetchResult, error) {"}},
+	},
+	{
+		name: "fetch-no-recheck",
+		what: "a viewer paused between its lookup and the fetch does not fetch again",
+		pkg:  "./cache", run: "^TestDoPausedViewerNoSecondFetch$",
+		edits: []edit{{"cache/cache.go", "now != nil && now.Freshness(c.o.Now()) == Fresh {", "false && now != nil && now.Freshness(c.o.Now()) == Fresh {"}},
 	},
 	{
 		name: "memory-drops-short-ttl",
