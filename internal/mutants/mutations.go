@@ -27,6 +27,14 @@ var mutations = []mutation{
 			"context.WithTimeout(context.WithoutCancel(ctx), 0)"}},
 	},
 	{
+		name: "edge-run-no-drain-in-process",
+		what: "Run ending on its context drains a request in flight",
+		pkg:  "./edge", run: "^TestRunDrainsOnCancel$",
+		edits: []edit{{"edge/server.go",
+			"context.WithTimeout(context.WithoutCancel(ctx), s.state().cfg.Edge.Timeouts.Shutdown.D())",
+			"context.WithTimeout(context.WithoutCancel(ctx), 0)"}},
+	},
+	{
 		name: "acme-any-name-to-certmagic",
 		what: "an unconfigured name reaches no certmagic obtain",
 		pkg:  "./acme", run: "^(TestManagerServesOnlyConfiguredNames|TestIssueOverEachChallenge)$",
