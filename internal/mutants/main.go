@@ -115,28 +115,25 @@ const (
 )
 
 // try applies m in the copy at dir, runs its tests and restores the files.
-func (m mutation) try(ctx context.Context, dir string, timeout time.Duration, race bool) (result, time.Duration, string, error) {
+func (m mutation) try(ctx context.Context, dir string, timeout time.Duration, race bool) (res result, took time.Duration, output string, err error) {
 	saved := map[string][]byte{}
 	defer func() {
+		// Restore the copy so the next mutation runs on the original; a
+		// failed restore would make every later result meaningless.
 		for f, src := range saved {
-			// The copy is thrown away on exit; restoring keeps the next
-			// mutation's run free of this one.
-			_ = os.WriteFile(f, src, 0o644)
+			if werr := os.WriteFile(f, src, 0o644); werr != nil && err == nil {
+				err = fmt.Errorf("restore %s: %w", f, werr)
+			}
 		}
 	}()
 	for _, e := range m.edits {
 		f := filepath.Join(dir, e.file)
-		src, ok := saved[f]
-		if !ok {
-			var err error
-			if src, err = os.ReadFile(f); err != nil {
-				return "", 0, "", err
-			}
-			saved[f] = src
-		}
 		cur, err := os.ReadFile(f)
 		if err != nil {
 			return "", 0, "", err
+		}
+		if _, ok := saved[f]; !ok {
+			saved[f] = cur
 		}
 		if !bytes.Contains(cur, []byte(e.old)) {
 			return "", 0, "", fmt.Errorf("%s: original snippet not found: %q", e.file, e.old)
@@ -161,8 +158,8 @@ func (m mutation) try(ctx context.Context, dir string, timeout time.Duration, ra
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start)
+	err = cmd.Run()
+	took = time.Since(start)
 	if ctx.Err() != nil {
 		return "", took, buf.String(), ctx.Err()
 	}
