@@ -76,7 +76,17 @@ func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
 // uncached requests.
 func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	relay := &interimRelay{w: ex}
+	lookupStart := time.Now()
+	var asked sync.Once
+	noteLookup := func() {
+		asked.Do(func() {
+			ex.mu.Lock()
+			ex.timing.lookup = time.Since(lookupStart)
+			ex.mu.Unlock()
+		})
+	}
 	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
+		noteLookup() // the cache has looked and now asks the origin
 		s.setForwarding(oreq.Header, r, ex)
 		if b.policy.Forward.Host {
 			ctx = context.WithValue(ctx, viewerHostKey{}, r.Host)
@@ -89,6 +99,7 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 		return resp, err
 	}
 	resp, err := s.cache.c.Do(r.Context(), r, b.policy, origin)
+	noteLookup()
 	relay.stop() // from here on the header map is ours alone
 	if err != nil {
 		s.originError(ex, r, ex, err)

@@ -139,6 +139,8 @@ type Behavior struct {
 	OriginRequestPolicy OriginRequestPolicy `yaml:"origin_request_policy"`
 	AllowedMethods      []string            `yaml:"allowed_methods"`
 	Compress            bool                `yaml:"compress"`
+	// ResponseHeadersPolicy edits every response of the behavior.
+	ResponseHeadersPolicy ResponseHeadersPolicy `yaml:"response_headers_policy"`
 }
 
 // OriginRequestPolicy names what reaches the origin besides the cache key:
@@ -763,6 +765,7 @@ func (c *Config) validateBehavior(errs *yamlconf.Errors, bp string, b Behavior, 
 			}
 		}
 	}
+	c.validateRHP(errs, bp+".response_headers_policy", &b.ResponseHeadersPolicy)
 	o := b.OriginRequestPolicy
 	for k, h := range o.Headers.Names {
 		switch c := http.CanonicalHeaderKey(h); {

@@ -38,6 +38,11 @@ type exchange struct {
 	respResult  accesslog.ResultType
 	detailed    accesslog.ResultType
 	reqBody     *countingReader
+	timing      edgeTimings
+
+	// rhp is the response headers policy of the behavior (or, before one is
+	// matched, the distribution's default behavior); set by route only.
+	rhp *respHeaders
 }
 
 func newRequestID() string {
@@ -78,6 +83,12 @@ func (ex *exchange) Header() http.Header { return ex.w.Header() }
 // WriteHeader implements http.ResponseWriter and notes the status and the
 // size of the header block as the viewer will receive it.
 func (ex *exchange) WriteHeader(code int) {
+	ex.mu.Lock()
+	final := ex.status == 0 && code >= 200
+	ex.mu.Unlock()
+	if final && ex.rhp != nil {
+		ex.rhp.apply(ex.w.Header(), ex)
+	}
 	ex.mu.Lock()
 	if ex.status == 0 && code >= 200 {
 		ex.status = code

@@ -103,6 +103,7 @@ type behavior struct {
 	anyMethod bool
 	target    *target
 	policy    cache.Policy // used unless cfg.CachePolicy.Disabled
+	headers   *respHeaders // the response headers policy; nil for none
 }
 
 // allows reports whether the behavior accepts a method. CONNECT (a tunnel)
@@ -263,7 +264,8 @@ func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*ori
 		d.targets[t.id] = t
 	}
 	add := func(b *Behavior, pattern string) {
-		cb := &behavior{cfg: b, pattern: pattern, methods: map[string]bool{}, target: d.targets[b.Target], policy: cachePolicy(b)}
+		cb := &behavior{cfg: b, pattern: pattern, methods: map[string]bool{}, target: d.targets[b.Target], policy: cachePolicy(b),
+			headers: compileRHP(&b.ResponseHeadersPolicy)}
 		for _, m := range b.AllowedMethods {
 			cb.methods[m] = true
 		}

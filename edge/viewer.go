@@ -62,6 +62,9 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	host := strings.ToLower(strings.TrimSuffix(stripPort(r.Host), "."))
 	d := ex.st.byHost[host]
 	ex.dist = d
+	if d != nil {
+		ex.rhp = d.behaviors[len(d.behaviors)-1].headers
+	}
 	if d == nil {
 		status := http.StatusForbidden
 		if r.TLS != nil {
@@ -92,6 +95,8 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		s.errorPage(ex, ex, http.StatusBadRequest, "The request target is not a path.")
 		return
 	}
+	b := d.behaviorFor(r.URL.EscapedPath())
+	ex.rhp = b.headers
 	if r.TLS == nil {
 		switch d.cfg.ViewerProtocolPolicy {
 		case PolicyRedirectToHTTPS:
@@ -109,7 +114,12 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 			return
 		}
 	}
-	b := d.behaviorFor(r.URL.EscapedPath())
+	if b.headers.answersPreflight(r) {
+		// The policy answers CORS preflights at the edge, whatever the
+		// behavior's allowed methods: the origin never sees them.
+		s.preflight(ex, r, b.headers)
+		return
+	}
 	if !b.allows(r.Method) {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
