@@ -176,13 +176,16 @@ func selectCookies(r *http.Request, s Selection) []*http.Cookie {
 	return out
 }
 
-// acceptEncoding normalises Accept-Encoding to the codings the policy
-// enables and the viewer accepts (with q > 0), in a fixed order.
+// acceptEncoding normalises Accept-Encoding to the one coding the edge
+// would answer with: the best the policy enables and the viewer accepts
+// (with q > 0), br before zstd before gzip, or "". One coding, not the
+// set, so there is at most one stored variant per encoding: "gzip, br" and
+// "br" share the br variant.
 func acceptEncoding(h http.Header, p KeyPolicy) string {
-	if !p.AcceptEncodingBrotli && !p.AcceptEncodingGzip {
+	if !p.AcceptEncodingBrotli && !p.AcceptEncodingGzip && !p.AcceptEncodingZstd {
 		return ""
 	}
-	var br, gz bool
+	var br, zs, gz bool
 	for _, v := range h.Values("Accept-Encoding") {
 		for it := range strings.SplitSeq(v, ",") {
 			name, params, _ := strings.Cut(strings.TrimSpace(it), ";")
@@ -192,16 +195,18 @@ func acceptEncoding(h http.Header, p KeyPolicy) string {
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "br":
 				br = br || p.AcceptEncodingBrotli
+			case "zstd":
+				zs = zs || p.AcceptEncodingZstd
 			case "gzip":
 				gz = gz || p.AcceptEncodingGzip
 			}
 		}
 	}
 	switch {
-	case br && gz:
-		return "br,gzip"
 	case br:
 		return "br"
+	case zs:
+		return "zstd"
 	case gz:
 		return "gzip"
 	}
@@ -259,7 +264,7 @@ func Forwarded(ctx context.Context, r *http.Request, p Policy) *http.Request {
 // headers).
 func forwardedAcceptEncoding(h http.Header, kp KeyPolicy) string {
 	if ae := acceptEncoding(h, kp); ae != "" {
-		return strings.ReplaceAll(ae, ",", ", ")
+		return ae
 	}
 	return "identity"
 }

@@ -36,6 +36,7 @@ func cachePolicy(b *Behavior) cache.Policy {
 			Cookies:              p.Key.Cookies.selection(),
 			AcceptEncodingGzip:   b.Compress,
 			AcceptEncodingBrotli: b.Compress,
+			AcceptEncodingZstd:   b.Compress,
 		},
 		Forward:              b.OriginRequestPolicy.forward(),
 		ErrorCachingMinTTL:   p.ErrorCachingMinTTL.D(),
@@ -95,6 +96,11 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
 		if err == nil {
 			resp.Body = &markedBody{ReadCloser: resp.Body}
+			if b.cfg.Compress {
+				// The compressed variant is what the cache stores under the
+				// key's Accept-Encoding: made once per fill, not per hit.
+				resp, err = s.compress.compressResponse(resp, oreq.Header.Get("Accept-Encoding"))
+			}
 		}
 		return resp, err
 	}

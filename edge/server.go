@@ -50,6 +50,8 @@ type Server struct {
 	st     atomic.Pointer[state]
 	stats  *stats
 	cache  *edgeCache
+	// compress makes the compressed variants of behaviors with compress: true.
+	compress *compressor
 
 	accessMu sync.RWMutex // writers hold R while writing a line; a reload or reopen holds W to swap or close
 	access   *accesslog.Writer
@@ -120,6 +122,10 @@ func (b *behavior) allows(method string) bool {
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, stats: newStats(), serveErr: make(chan error, 8), listeners: map[string]*listener{}}
 	s.stdlog = log.New(zerologWriter{s.log}, "", 0)
+	var err error
+	if s.compress, err = newCompressor(); err != nil {
+		return nil, err
+	}
 	st, err := s.build(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
