@@ -95,14 +95,17 @@ type Timeouts struct {
 type Distribution struct {
 	// ID names the distribution in cs(Host) of the logs; the first alias
 	// when empty.
-	ID                     string        `yaml:"id"`
-	Aliases                []string      `yaml:"aliases"`
-	ViewerProtocolPolicy   string        `yaml:"viewer_protocol_policy"`
-	MinimumProtocolVersion string        `yaml:"minimum_protocol_version"`
-	Origins                []Origin      `yaml:"origins"`
-	OriginGroups           []OriginGroup `yaml:"origin_groups"`
-	DefaultBehavior        Behavior      `yaml:"default_behavior"`
-	Behaviors              []Behavior    `yaml:"behaviors"`
+	ID                     string   `yaml:"id"`
+	Aliases                []string `yaml:"aliases"`
+	ViewerProtocolPolicy   string   `yaml:"viewer_protocol_policy"`
+	MinimumProtocolVersion string   `yaml:"minimum_protocol_version"`
+	// HTTPVersion is what viewers may speak over HTTPS besides HTTP/1.1,
+	// with CloudFront's values (default http2and3).
+	HTTPVersion     string        `yaml:"http_version"`
+	Origins         []Origin      `yaml:"origins"`
+	OriginGroups    []OriginGroup `yaml:"origin_groups"`
+	DefaultBehavior Behavior      `yaml:"default_behavior"`
+	Behaviors       []Behavior    `yaml:"behaviors"`
 }
 
 // Origin is a custom origin: where and how the edge re-originates.
@@ -338,6 +341,25 @@ const (
 	PolicyRedirectToHTTPS = "redirect-to-https"
 )
 
+// HTTP versions of a distribution, as CloudFront names them; HTTP/1.1 is
+// always served.
+const (
+	HTTPVersion11    = "http1.1"
+	HTTPVersion2     = "http2"
+	HTTPVersion2and3 = "http2and3"
+	HTTPVersion3     = "http3"
+)
+
+// allowsH2 and allowsH3 tell which of HTTP/2 and HTTP/3 a distribution
+// offers.
+func (d *Distribution) allowsH2() bool {
+	return d.HTTPVersion == HTTPVersion2 || d.HTTPVersion == HTTPVersion2and3
+}
+
+func (d *Distribution) allowsH3() bool {
+	return d.HTTPVersion == HTTPVersion3 || d.HTTPVersion == HTTPVersion2and3
+}
+
 // Origin protocol policies.
 const (
 	OriginHTTPOnly    = "http-only"
@@ -497,6 +519,9 @@ func (c *Config) applyDefaults() {
 		if d.MinimumProtocolVersion == "" {
 			d.MinimumProtocolVersion = DefaultMinimumProtocol
 		}
+		if d.HTTPVersion == "" {
+			d.HTTPVersion = HTTPVersion2and3
+		}
 		for j := range d.Origins {
 			o := &d.Origins[j]
 			if o.ProtocolPolicy == "" {
@@ -624,6 +649,11 @@ func (c *Config) validate() error {
 		case PolicyAllowAll, PolicyHTTPSOnly, PolicyRedirectToHTTPS:
 		default:
 			add(dp+".viewer_protocol_policy", "%q: use allow-all, https-only or redirect-to-https", d.ViewerProtocolPolicy)
+		}
+		switch d.HTTPVersion {
+		case HTTPVersion11, HTTPVersion2, HTTPVersion2and3, HTTPVersion3:
+		default:
+			add(dp+".http_version", "%q: use http1.1, http2, http2and3 or http3", d.HTTPVersion)
 		}
 		if _, ok := securityPolicies()[d.MinimumProtocolVersion]; !ok {
 			add(dp+".minimum_protocol_version", "%q is not a security policy (use one of %s)", d.MinimumProtocolVersion, strings.Join(securityPolicyNames(), ", "))

@@ -43,6 +43,9 @@ type exchange struct {
 	// rhp is the response headers policy of the behavior (or, before one is
 	// matched, the distribution's default behavior); set by route only.
 	rhp *respHeaders
+	// altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses; set by
+	// route only.
+	altSvc string
 }
 
 func newRequestID() string {
@@ -86,6 +89,9 @@ func (ex *exchange) WriteHeader(code int) {
 	ex.mu.Lock()
 	final := ex.status == 0 && code >= 200
 	ex.mu.Unlock()
+	if final && ex.altSvc != "" {
+		ex.w.Header().Set("Alt-Svc", ex.altSvc)
+	}
 	if final && ex.rhp != nil {
 		ex.rhp.apply(ex.w.Header(), ex)
 	}

@@ -64,6 +64,7 @@ type Server struct {
 
 	lnMu      sync.RWMutex
 	listeners map[string]*listener // "http", "https", "admin"
+	quic      *quicListener        // HTTP/3 beside "https"; nil when off
 	retired   sync.WaitGroup       // servers of re-bound listeners still draining
 	inflight  sync.WaitGroup
 	openConns sync.WaitGroup // viewer connections not yet closed (their refused requests are logged on close)
@@ -90,6 +91,7 @@ type listener struct {
 type distribution struct {
 	cfg       *Distribution
 	tlsConfig *tls.Config
+	quicTLS   *tls.Config // nil unless the distribution offers HTTP/3
 	behaviors []*behavior // in order, default last
 	targets   map[string]*target
 	origins   map[string]*origin
@@ -239,11 +241,19 @@ func sameConnection(a, b *Origin) bool {
 func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*origin) (*distribution, error) {
 	pol := securityPolicies()[dc.MinimumProtocolVersion]
 	d := &distribution{cfg: dc, targets: map[string]*target{}, origins: map[string]*origin{}}
+	protos := st.certs.NextProtos()
+	if !dc.allowsH2() {
+		protos = slices.DeleteFunc(slices.Clone(protos), func(p string) bool { return p == "h2" })
+	}
 	d.tlsConfig = &tls.Config{
 		GetCertificate: st.certs.GetCertificate,
-		NextProtos:     st.certs.NextProtos(),
+		NextProtos:     protos,
 		MinVersion:     pol.minVersion,
 		CipherSuites:   pol.ciphers,
+	}
+	if dc.allowsH3() {
+		// QUIC is TLS 1.3 only; the certificates are the same manager's.
+		d.quicTLS = &tls.Config{GetCertificate: st.certs.GetCertificate, MinVersion: tls.VersionTLS13}
 	}
 	for i := range dc.Origins {
 		oc := &dc.Origins[i]
@@ -379,6 +389,16 @@ func (s *Server) Start(ctx context.Context) error {
 			bound[which] = l
 		}
 	}
+	var q *quicListener
+	if h := bound["https"]; h != nil && s.state().wantsH3() {
+		var err error
+		if q, err = s.newQUICListener(cfg, h.ln.Addr()); err != nil {
+			for _, b := range bound {
+				b.ln.Close()
+			}
+			return err
+		}
+	}
 	bg, stopBackground := context.WithCancel(s.baseCtx)
 	s.stopBackground = stopBackground
 	go func() {
@@ -388,9 +408,13 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.lnMu.Lock()
 	s.listeners = bound
+	s.quic = q
 	s.lnMu.Unlock()
 	for _, l := range bound {
 		go s.serve(l)
+	}
+	if q != nil {
+		go s.serveQUIC(q)
 	}
 	s.log.Info().Str("location", cfg.Edge.Location).Str("http", s.Addr("http")).Str("https", s.Addr("https")).
 		Str("admin", s.Addr("admin")).Int("distributions", len(s.state().dists)).Msg("edge started")
@@ -454,8 +478,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info().Msg("edge shutting down: draining in-flight requests")
 	s.lnMu.RLock()
 	current := maps.Clone(s.listeners)
+	q := s.quic
 	s.lnMu.RUnlock()
 	var wg sync.WaitGroup
+	if q != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.drainQUIC(ctx, q)
+		}()
+	}
 	for _, l := range current {
 		wg.Add(1)
 		go func() {

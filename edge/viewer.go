@@ -64,6 +64,9 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	ex.dist = d
 	if d != nil {
 		ex.rhp = d.behaviors[len(d.behaviors)-1].headers
+		if r.TLS != nil && r.ProtoMajor < 3 {
+			ex.altSvc = s.altSvc(d)
+		}
 	}
 	if d == nil {
 		status := http.StatusForbidden

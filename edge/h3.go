@@ -1,0 +1,172 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/edgegate/edgegate/internal/reuseport"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// quicListener serves HTTP/3 on the UDP port of the HTTPS listener, with
+// the same certificates, routing, cache and standard log.
+type quicListener struct {
+	pc   net.PacketConn
+	srv  *http3.Server
+	port int
+}
+
+// wantsH3 reports whether any distribution offers HTTP/3.
+func (st *state) wantsH3() bool {
+	for _, d := range st.dists {
+		if d.quicTLS != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// newQUICListener binds UDP beside the bound HTTPS listener (so ":0" gets
+// the TCP listener's port) and prepares the HTTP/3 server.
+func (s *Server) newQUICListener(cfg *Config, https net.Addr) (*quicListener, error) {
+	tcp, ok := https.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("edge HTTP/3: HTTPS listener on %s is not TCP", https)
+	}
+	addr := net.JoinHostPort(tcp.IP.String(), strconv.Itoa(tcp.Port))
+	pc, err := reuseport.ListenConfig().ListenPacket(s.baseCtx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge HTTP/3 listen udp %s: %w", addr, err)
+	}
+	s.adviseUDPBuffer()
+	t := cfg.Edge.Timeouts
+	srv := &http3.Server{
+		Handler: http.HandlerFunc(s.serveViewer),
+		TLSConfig: &tls.Config{
+			GetConfigForClient: s.quicConfigForClient,
+			MinVersion:         tls.VersionTLS13,
+		},
+		QUICConfig: &quic.Config{
+			// 0-RTT data can be replayed by an attacker (RFC 9001 §9.2);
+			// it stays off.
+			Allow0RTT:            false,
+			HandshakeIdleTimeout: t.ReadHeader.D(),
+			MaxIdleTimeout:       t.Idle.D(),
+		},
+		MaxHeaderBytes: int(t.MaxHeaderBytes),
+		IdleTimeout:    t.Idle.D(),
+	}
+	return &quicListener{pc: pc, srv: srv, port: tcp.Port}, nil
+}
+
+// quicConfigForClient picks the distribution by SNI, as on TCP; a name
+// that is unknown, or whose distribution does not offer HTTP/3, gets no
+// certificate and so a failed handshake.
+func (s *Server) quicConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if d := s.state().byHost[name]; d != nil && d.quicTLS != nil {
+		return d.quicTLS, nil
+	}
+	s.stats.tlsRefused.Add(1)
+	return &tls.Config{MinVersion: tls.VersionTLS13}, nil
+}
+
+func (s *Server) serveQUIC(q *quicListener) {
+	if err := q.srv.Serve(q.pc); err != nil && err != http.ErrServerClosed && err != quic.ErrServerClosed {
+		s.log.Error().Err(err).Msg("HTTP/3 listener stopped")
+	}
+}
+
+// drainQUIC tells HTTP/3 clients to go away (GOAWAY), lets their
+// requests finish until ctx ends, then closes what is left.
+func (s *Server) drainQUIC(ctx context.Context, q *quicListener) {
+	if err := q.srv.Shutdown(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("HTTP/3 drain timed out; closing remaining connections")
+		q.srv.Close()
+	}
+	q.pc.Close()
+}
+
+// altSvc is the Alt-Svc value advertising HTTP/3 for a distribution, or
+// "" when it offers none or the listener is off.
+func (s *Server) altSvc(d *distribution) string {
+	if d == nil || d.quicTLS == nil {
+		return ""
+	}
+	s.lnMu.RLock()
+	q := s.quic
+	s.lnMu.RUnlock()
+	if q == nil {
+		return ""
+	}
+	return `h3=":` + strconv.Itoa(q.port) + `"; ma=86400`
+}
+
+// quicReceiveBuffer is the UDP receive buffer quic-go asks for; a smaller
+// kernel limit drops packets under load.
+const quicReceiveBuffer = 7 << 20
+
+// adviseUDPBuffer logs how to raise the kernel's UDP receive buffer limit
+// when it is below what quic-go needs, as quic-go itself warns.
+func (s *Server) adviseUDPBuffer() {
+	data, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		return // not Linux: quic-go's own warning covers it
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || n >= quicReceiveBuffer {
+		return
+	}
+	s.log.Warn().Int("rmem_max", n).Int("wanted", quicReceiveBuffer).
+		Msg("HTTP/3: the kernel's UDP receive buffer limit is small and packets may be dropped under load; raise it: sysctl -w net.core.rmem_max=7500000 net.core.wmem_max=7500000")
+}
+
+// rebindQUIC follows a reload: HTTP/3 moves with the HTTPS listener, and
+// starts or stops as distributions offer it or not. The old listener
+// drains in the background.
+func (s *Server) rebindQUIC(ctx context.Context, cfg *Config, st *state) {
+	s.lnMu.RLock()
+	old, https := s.quic, s.listeners["https"]
+	s.lnMu.RUnlock()
+	var next *quicListener
+	if https != nil && st.wantsH3() {
+		if old != nil && old.port == https.ln.Addr().(*net.TCPAddr).Port && old.pc.LocalAddr().String() == udpTwin(https.ln.Addr()) {
+			return // unchanged
+		}
+		var err error
+		if next, err = s.newQUICListener(cfg, https.ln.Addr()); err != nil {
+			s.log.Error().Err(err).Msg("reload: HTTP/3 listener not started")
+			next = nil
+		}
+	} else if old == nil {
+		return
+	}
+	s.lnMu.Lock()
+	s.quic = next
+	s.lnMu.Unlock()
+	if next != nil {
+		go s.serveQUIC(next)
+	}
+	if old != nil {
+		s.retired.Add(1)
+		go func() {
+			defer s.retired.Done()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Edge.Timeouts.Shutdown.D())
+			defer cancel()
+			s.drainQUIC(dctx, old)
+		}()
+	}
+}
+
+// udpTwin is the UDP address string of a TCP address.
+func udpTwin(a net.Addr) string {
+	t := a.(*net.TCPAddr)
+	return (&net.UDPAddr{IP: t.IP, Port: t.Port, Zone: t.Zone}).String()
+}

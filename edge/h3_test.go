@@ -1,0 +1,128 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// h3Client reaches the edge's UDP listener for any www/api.example.test
+// URL over HTTP/3, trusting only the test CA.
+func (re *runningEdge) h3Client() *http.Client {
+	udp := re.quicAddr()
+	tr := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: re.e.ca.Pool()},
+		Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddr(ctx, udp, tlsCfg, cfg)
+		},
+	}
+	re.e.t.Cleanup(func() { tr.Close() })
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// quicAddr is the HTTP/3 listener's UDP address, "" when off.
+func (s *Server) quicAddr() string {
+	s.lnMu.RLock()
+	defer s.lnMu.RUnlock()
+	if s.quic == nil {
+		return ""
+	}
+	return s.quic.pc.LocalAddr().String()
+}
+
+func TestHTTP3(t *testing.T) {
+	e := newTestEnv(t)
+	originAddr, _ := e.httpsOrigin("127.0.0.2", hello("app"), "app.example.test")
+	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app, response_headers_policy: SecurityHeadersPolicy}`, originAddr, e.caFile)))
+	_, httpsPort, _ := net.SplitHostPort(re.Addr("https"))
+	if _, udpPort, _ := net.SplitHostPort(re.quicAddr()); udpPort != httpsPort {
+		t.Fatalf("HTTP/3 on UDP port %q, HTTPS on %s: want the same port", udpPort, httpsPort)
+	}
+
+	// HTTP/2 and HTTP/1.1 responses advertise HTTP/3 on the same port.
+	for _, h2 := range []bool{true, false} {
+		resp, _ := get(t, re.client(h2), "https://www.example.test/warm")
+		want := `h3=":` + httpsPort + `"; ma=86400`
+		if got := resp.Header.Get("Alt-Svc"); got != want || (h2 && resp.ProtoMajor != 2) {
+			t.Errorf("%s: Alt-Svc %q, want %q", resp.Proto, got, want)
+		}
+	}
+
+	c := re.h3Client()
+	var ids []string
+	for i, want := range []string{"Miss from edgegate", "Hit from edgegate"} {
+		resp, err := c.Get("https://www.example.test/page")
+		if err != nil {
+			t.Fatalf("HTTP/3 request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 3 || resp.StatusCode != 200 || !strings.Contains(string(body), "hello from app") {
+			t.Fatalf("request %d: %s %d %q", i, resp.Proto, resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("X-Cache"); got != want {
+			t.Errorf("request %d: X-Cache %q, want %q", i, got, want)
+		}
+		if resp.Header.Get("Alt-Svc") != "" {
+			t.Errorf("an HTTP/3 response advertises Alt-Svc")
+		}
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("HTTP/3 is HTTPS: the policy's HSTS is missing")
+		}
+		ids = append(ids, resp.Header.Get("X-Edge-Request-Id"))
+	}
+	recs := re.records() // stops the edge: HTTP/3 drains too
+	rec := byID(t, recs, ids[1])
+	if rec.ProtocolVersion != "HTTP/3.0" || rec.ResultType != accesslog.ResultHit || rec.Protocol != "https" ||
+		rec.SSLProtocol != "TLSv1.3" || rec.SSLCipher == "" || rec.ClientIP != "127.0.0.1" {
+		t.Errorf("log line: version %q result %s protocol %s ssl %q/%q client %s", rec.ProtocolVersion, rec.ResultType,
+			rec.Protocol, rec.SSLProtocol, rec.SSLCipher, rec.ClientIP)
+	}
+}
+
+// http_version decides what a distribution offers: no HTTP/3 handshake,
+// Alt-Svc or HTTP/2 where it says so.
+func TestHTTPVersion(t *testing.T) {
+	e := newTestEnv(t)
+	originAddr, _ := e.httpsOrigin("127.0.0.2", hello("app"), "app.example.test")
+	for _, tt := range []struct {
+		version string
+		h2, h3  bool
+	}{
+		{"http1.1", false, false},
+		{"http2", true, false},
+		{"http3", false, true},
+		{"http2and3", true, true},
+	} {
+		t.Run(tt.version, func(t *testing.T) {
+			re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    http_version: %s
+    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app}`, tt.version, originAddr, e.caFile)))
+			resp, _ := get(t, re.client(true), "https://www.example.test/")
+			if (resp.ProtoMajor == 2) != tt.h2 {
+				t.Errorf("TCP answered with %s", resp.Proto)
+			}
+			if (resp.Header.Get("Alt-Svc") != "") != tt.h3 || (re.quicAddr() != "") != tt.h3 {
+				t.Errorf("Alt-Svc %q, HTTP/3 listener %q", resp.Header.Get("Alt-Svc"), re.quicAddr())
+			}
+			if tt.h3 {
+				if _, err := re.h3Client().Get("https://www.example.test/"); err != nil {
+					t.Errorf("HTTP/3: %v", err)
+				}
+			}
+		})
+	}
+}
