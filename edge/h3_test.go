@@ -126,3 +126,55 @@ func TestHTTPVersion(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCachedObject reports requests per second for a cached 1 KiB
+// object over HTTP/2 and over HTTP/3, each client on one connection with
+// GOMAXPROCS*4 concurrent streams:
+//
+//	go test ./edge/ -run - -bench CachedObject -benchtime 3s
+func BenchmarkCachedObject(b *testing.B) {
+	e := newTestEnv(b)
+	object := strings.Repeat("x", 1024)
+	originAddr, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, object)
+	}), "app.example.test")
+	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app}`, originAddr, e.caFile)))
+	for _, proto := range []string{"HTTP/2.0", "HTTP/3.0"} {
+		b.Run(strings.ReplaceAll(strings.TrimSuffix(proto, ".0"), "/", ""), func(b *testing.B) {
+			c := re.client(true)
+			if proto == "HTTP/3.0" {
+				c = re.h3Client()
+			}
+			get := func() error {
+				resp, err := c.Get("https://www.example.test/1k")
+				if err != nil {
+					return err
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && (n != 1024 || resp.Proto != proto) {
+					err = fmt.Errorf("%s, %d bytes", resp.Proto, n)
+				}
+				return err
+			}
+			if err := get(); err != nil { // fill the cache, open the connection
+				b.Fatal(err)
+			}
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := get(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
