@@ -136,7 +136,8 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := make([]byte, 32<<10)
+	buf := b.target.bufs.Get()
+	defer b.target.bufs.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
@@ -233,19 +234,24 @@ func detailedResult(o cache.Outcome, result accesslog.ResultType) accesslog.Resu
 }
 
 // copyEndToEnd copies response headers without hop-by-hop ones, including
-// those the origin named in Connection.
+// those the origin named in Connection. The values go into one new array
+// (capped slices, as Header.Clone does, so that an Add to one cannot spill
+// into the next): one allocation per response rather than one per header.
 func copyEndToEnd(dst, src http.Header) {
-	named := map[string]bool{}
-	for _, v := range src.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			named[http.CanonicalHeaderKey(strings.TrimSpace(f))] = true
+	var named []string
+	for _, v := range src["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			named = append(named, http.CanonicalHeaderKey(strings.TrimSpace(f)))
 		}
 	}
+	values := make([]string, 0, len(src)) // most fields have one value
 	for k, vs := range src {
-		if isHopByHop(k) || named[k] {
+		if isHopByHop(k) || slices.Contains(named, k) {
 			continue
 		}
-		dst[k] = slices.Clone(vs)
+		start := len(values)
+		values = append(values, vs...)
+		dst[k] = values[start:len(values):len(values)]
 	}
 }
 

@@ -367,12 +367,13 @@ const (
 	OriginMatchViewer = "match-viewer"
 )
 
-// Defaults, named after CloudFront's.
+// Defaults, named after CloudFront's, except DefaultKeepaliveTimeout (see
+// originconn.DefaultKeepaliveTimeout).
 const (
 	DefaultConnectionAttempts = 3
 	DefaultConnectionTimeout  = 10 * time.Second
 	DefaultResponseTimeout    = 30 * time.Second
-	DefaultKeepaliveTimeout   = 5 * time.Second
+	DefaultKeepaliveTimeout   = originconn.DefaultKeepaliveTimeout
 	DefaultMaxHeaderBytes     = 20 << 10
 	DefaultMinimumProtocol    = "TLSv1.2_2021"
 )
