@@ -101,7 +101,11 @@ type Distribution struct {
 	MinimumProtocolVersion string   `yaml:"minimum_protocol_version"`
 	// HTTPVersion is what viewers may speak over HTTPS besides HTTP/1.1,
 	// with CloudFront's values (default http2and3).
-	HTTPVersion     string        `yaml:"http_version"`
+	HTTPVersion string `yaml:"http_version"`
+	// Allow0RTT lets HTTP/3 viewers resuming a session send GET, HEAD and
+	// OPTIONS requests in 0-RTT early data, which an attacker can replay
+	// (RFC 9001 §9.2); off by default.
+	Allow0RTT       bool          `yaml:"allow_0rtt"`
 	Origins         []Origin      `yaml:"origins"`
 	OriginGroups    []OriginGroup `yaml:"origin_groups"`
 	DefaultBehavior Behavior      `yaml:"default_behavior"`

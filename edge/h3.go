@@ -9,7 +9,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/internal/reuseport"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -18,9 +20,54 @@ import (
 // quicListener serves HTTP/3 on the UDP port of the HTTPS listener, with
 // the same certificates, routing, cache and standard log.
 type quicListener struct {
-	pc   net.PacketConn
-	srv  *http3.Server
-	port int
+	pc        net.PacketConn
+	srv       *http3.Server
+	port      int
+	allow0RTT bool
+}
+
+type quicConnKey struct{}
+
+// earlyDataOK decides a request that may have arrived in 0-RTT early data,
+// before the handshake completed: such a request could be a replay. It
+// proceeds early only for a safe method of a distribution that allows
+// 0-RTT; any other waits for the handshake to complete (RFC 8470 §3), and
+// is refused with 425 Too Early if it does not.
+func (s *Server) earlyDataOK(ex *exchange, r *http.Request, d *distribution) bool {
+	c, _ := r.Context().Value(quicConnKey{}).(*quic.Conn)
+	if c == nil {
+		return true
+	}
+	select {
+	case <-c.HandshakeComplete():
+		return true
+	default:
+	}
+	if d.cfg.Allow0RTT && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions) {
+		return true
+	}
+	t := time.NewTimer(ex.st.cfg.Edge.Timeouts.ReadHeader.D())
+	defer t.Stop()
+	select {
+	case <-c.HandshakeComplete():
+		return true
+	case <-r.Context().Done():
+	case <-t.C:
+	}
+	ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
+	s.errorPage(ex, ex, http.StatusTooEarly, "The request came in TLS early data and the handshake did not complete.")
+	return false
+}
+
+// allows0RTT reports whether any distribution allows 0-RTT: only then
+// does the listener accept early data at all.
+func (st *state) allows0RTT() bool {
+	for _, d := range st.dists {
+		if d.quicTLS != nil && d.cfg.Allow0RTT {
+			return true
+		}
+	}
+	return false
 }
 
 // wantsH3 reports whether any distribution offers HTTP/3.
@@ -35,7 +82,7 @@ func (st *state) wantsH3() bool {
 
 // newQUICListener binds UDP beside the bound HTTPS listener (so ":0" gets
 // the TCP listener's port) and prepares the HTTP/3 server.
-func (s *Server) newQUICListener(cfg *Config, https net.Addr) (*quicListener, error) {
+func (s *Server) newQUICListener(cfg *Config, https net.Addr, allow0RTT bool) (*quicListener, error) {
 	tcp, ok := https.(*net.TCPAddr)
 	if !ok {
 		return nil, fmt.Errorf("edge HTTP/3: HTTPS listener on %s is not TCP", https)
@@ -54,16 +101,20 @@ func (s *Server) newQUICListener(cfg *Config, https net.Addr) (*quicListener, er
 			MinVersion:         tls.VersionTLS13,
 		},
 		QUICConfig: &quic.Config{
-			// 0-RTT data can be replayed by an attacker (RFC 9001 §9.2);
-			// it stays off.
-			Allow0RTT:            false,
+			// 0-RTT data can be replayed by an attacker (RFC 9001 §9.2):
+			// accepted only when a distribution allows it, and then
+			// gated per request (earlyDataOK).
+			Allow0RTT:            allow0RTT,
 			HandshakeIdleTimeout: t.ReadHeader.D(),
 			MaxIdleTimeout:       t.Idle.D(),
 		},
 		MaxHeaderBytes: int(t.MaxHeaderBytes),
 		IdleTimeout:    t.Idle.D(),
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			return context.WithValue(ctx, quicConnKey{}, c)
+		},
 	}
-	return &quicListener{pc: pc, srv: srv, port: tcp.Port}, nil
+	return &quicListener{pc: pc, srv: srv, port: tcp.Port, allow0RTT: allow0RTT}, nil
 }
 
 // quicConfigForClient picks the distribution by SNI, as on TCP; a name
@@ -137,11 +188,11 @@ func (s *Server) rebindQUIC(ctx context.Context, cfg *Config, st *state) {
 	s.lnMu.RUnlock()
 	var next *quicListener
 	if https != nil && st.wantsH3() {
-		if old != nil && old.port == https.ln.Addr().(*net.TCPAddr).Port && old.pc.LocalAddr().String() == udpTwin(https.ln.Addr()) {
+		if old != nil && old.pc.LocalAddr().String() == udpTwin(https.ln.Addr()) && old.allow0RTT == st.allows0RTT() {
 			return // unchanged
 		}
 		var err error
-		if next, err = s.newQUICListener(cfg, https.ln.Addr()); err != nil {
+		if next, err = s.newQUICListener(cfg, https.ln.Addr(), st.allows0RTT()); err != nil {
 			s.log.Error().Err(err).Msg("reload: HTTP/3 listener not started")
 			next = nil
 		}

@@ -178,3 +178,50 @@ func BenchmarkCachedObject(b *testing.B) {
 		})
 	}
 }
+
+// 0-RTT: a resuming viewer's GET goes in early data only where the
+// distribution allows it; elsewhere the listener refuses early data.
+func TestHTTP3ZeroRTT(t *testing.T) {
+	e := newTestEnv(t)
+	originAddr, _ := e.httpsOrigin("127.0.0.2", hello("app"), "app.example.test")
+	for _, allow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("allow_0rtt=%v", allow), func(t *testing.T) {
+			re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    allow_0rtt: %v
+    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app}`, allow, originAddr, e.caFile)))
+			tlsCfg := &tls.Config{RootCAs: e.ca.Pool(), ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			used := false
+			// Each round is a new connection resuming the session of the
+			// one before; the ticket may come after the first response, so
+			// a few rounds are allowed.
+			for round := 0; round < 4 && !used; round++ {
+				var conn *quic.Conn
+				tr := &http3.Transport{TLSClientConfig: tlsCfg, Dial: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+					c, err := quic.DialAddrEarly(ctx, re.quicAddr(), tc, qc)
+					conn = c
+					return c, err
+				}}
+				method := http.MethodGet
+				if round > 0 {
+					method = http3.MethodGet0RTT
+				}
+				req, _ := http.NewRequest(method, "https://www.example.test/early", nil)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("round %d: status %d", round, resp.StatusCode)
+				}
+				used = conn.ConnectionState().Used0RTT
+				tr.Close()
+			}
+			if used != allow {
+				t.Errorf("0-RTT used: %v, want %v", used, allow)
+			}
+		})
+	}
+}

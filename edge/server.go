@@ -392,7 +392,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var q *quicListener
 	if h := bound["https"]; h != nil && s.state().wantsH3() {
 		var err error
-		if q, err = s.newQUICListener(cfg, h.ln.Addr()); err != nil {
+		if q, err = s.newQUICListener(cfg, h.ln.Addr(), s.state().allows0RTT()); err != nil {
 			for _, b := range bound {
 				b.ln.Close()
 			}

@@ -86,6 +86,9 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 			return
 		}
 	}
+	if r.ProtoMajor == 3 && !s.earlyDataOK(ex, r, d) {
+		return
+	}
 	if len(r.RequestURI) > maxURLBytes {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
 		s.errorPage(ex, ex, http.StatusRequestURITooLong, "The request URL is too long.")
