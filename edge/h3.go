@@ -92,7 +92,7 @@ func (s *Server) newQUICListener(cfg *Config, https net.Addr, allow0RTT bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("edge HTTP/3 listen udp %s: %w", addr, err)
 	}
-	s.adviseUDPBuffer()
+	s.adviseUDPBuffer("/proc/sys/net/core/rmem_max")
 	t := cfg.Edge.Timeouts
 	srv := &http3.Server{
 		Handler: http.HandlerFunc(s.serveViewer),
@@ -166,8 +166,8 @@ const quicReceiveBuffer = 7 << 20
 
 // adviseUDPBuffer logs how to raise the kernel's UDP receive buffer limit
 // when it is below what quic-go needs, as quic-go itself warns.
-func (s *Server) adviseUDPBuffer() {
-	data, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+func (s *Server) adviseUDPBuffer(rmemMax string) {
+	data, err := os.ReadFile(rmemMax)
 	if err != nil {
 		return // not Linux: quic-go's own warning covers it
 	}

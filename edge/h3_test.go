@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,111 @@ func TestHTTP3ZeroRTT(t *testing.T) {
 				t.Errorf("0-RTT used: %v, want %v", used, allow)
 			}
 		})
+	}
+}
+
+// A QUIC handshake for a distribution that does not offer HTTP/3 fails,
+// while another distribution's succeeds on the same listener.
+func TestHTTP3OnlyWhereOffered(t *testing.T) {
+	e := newTestEnv(t)
+	originAddr, _ := e.httpsOrigin("127.0.0.2", hello("app"), "app.example.test")
+	cfg := strings.Replace(e.edgeConfig("", fmt.Sprintf(`    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app}
+  - aliases: [api.example.test]
+    http_version: http2
+    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app}`, originAddr, e.caFile, originAddr, e.caFile)), "aliases: [www.example.test, api.example.test]", "aliases: [www.example.test]", 1)
+	re := e.startEdge(cfg)
+	c := re.h3Client()
+	if _, err := c.Get("https://www.example.test/"); err != nil {
+		t.Fatalf("HTTP/3 to the http2and3 distribution: %v", err)
+	}
+	if resp, err := c.Get("https://api.example.test/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("HTTP/3 to the http2 distribution answered %s %d", resp.Proto, resp.StatusCode)
+	}
+	resp, _ := get(t, re.client(true), "https://api.example.test/")
+	if resp.ProtoMajor != 2 || resp.Header.Get("Alt-Svc") != "" {
+		t.Errorf("http2 distribution: %s, Alt-Svc %q", resp.Proto, resp.Header.Get("Alt-Svc"))
+	}
+}
+
+// A reload that turns HTTP/3 off drains it: a request in flight finishes,
+// and the listener is gone.
+func TestHTTP3DrainOnReload(t *testing.T) {
+	e := newTestEnv(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	originAddr, _ := e.httpsOrigin("127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(arrived)
+			<-release
+		}
+		io.WriteString(w, "done")
+	}), "app.example.test")
+	dist := func(version string) string {
+		return e.edgeConfig("", fmt.Sprintf(`    http_version: %s
+    origins:
+      - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
+    default_behavior: {target: app, cache_policy: disabled}`, version, originAddr, e.caFile))
+	}
+	re := e.startEdge(dist("http2and3"))
+	c := re.h3Client()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := c.Get("https://www.example.test/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, string(b), err}
+	}()
+	select {
+	case <-arrived:
+	case r := <-done:
+		t.Fatalf("request ended before reaching the origin: %+v", r)
+	}
+	cfg, err := ParseConfig("reloaded", []byte(dist("http2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := re.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if a := re.quicAddr(); a != "" {
+		t.Errorf("HTTP/3 still listening on %s after a reload to http2", a)
+	}
+	close(release)
+	if r := <-done; r.err != nil || r.status != 200 || r.body != "done" {
+		t.Errorf("in-flight HTTP/3 request across the reload: %+v", r)
+	}
+}
+
+func TestUDPBufferAdvice(t *testing.T) {
+	e := newTestEnv(t)
+	re := e.startEdge(e.edgeConfig("", `    origins: [{id: app, domain_name: app.example.test}]
+    default_behavior: {target: app}`))
+	for _, tt := range []struct {
+		value  string
+		advice bool
+	}{{"212992\n", true}, {"8388608\n", false}} {
+		before := len(re.oplog.String())
+		f := e.dir + "/rmem_max"
+		if err := os.WriteFile(f, []byte(tt.value), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		re.adviseUDPBuffer(f)
+		logged := re.oplog.String()[before:]
+		if got := strings.Contains(logged, "sysctl -w net.core.rmem_max="); got != tt.advice {
+			t.Errorf("rmem_max %s: advice logged %v, want %v:\n%s", strings.TrimSpace(tt.value), got, tt.advice, logged)
+		}
 	}
 }
