@@ -146,6 +146,12 @@ func eligible(resp *http.Response) bool {
 // Responses it does not compress are returned as they are, their body
 // unread past what was needed to decide.
 func (c *compressor) compressResponse(resp *http.Response, coding string) (*http.Response, error) {
+	if resp.StatusCode == http.StatusNotModified && isCoding(coding) {
+		// A 304 updates the stored variant's fields (RFC 9111 §4.3.4): its
+		// ETag must stay as weak as the compressed variant's.
+		weakenETag(resp.Header)
+		return resp, nil
+	}
 	if resp.Request != nil && resp.Request.Method == http.MethodHead || !eligible(resp) {
 		return resp, nil
 	}
@@ -170,7 +176,7 @@ func (c *compressor) compressResponse(resp *http.Response, coding string) (*http
 	// Another viewer's coding gets another variant: caches after the edge
 	// must keep them apart too.
 	addVary(resp.Header, "Accept-Encoding")
-	if coding != "br" && coding != "gzip" && coding != "zstd" {
+	if !isCoding(coding) {
 		return resp, nil
 	}
 	out, err := c.encode(coding, data)
@@ -182,13 +188,20 @@ func (c *compressor) compressResponse(resp *http.Response, coding string) (*http
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	resp.Header.Set("Content-Encoding", coding)
 	resp.Header.Del("Content-MD5")
-	if et := resp.Header.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
-		// The bytes differ from the origin's: a strong validator would lie
-		// (RFC 9110 §8.8.1). A weak one still revalidates with the origin,
-		// whose If-None-Match comparison is weak.
-		resp.Header.Set("ETag", "W/"+et)
-	}
+	weakenETag(resp.Header)
 	return resp, nil
+}
+
+func isCoding(c string) bool { return c == "br" || c == "gzip" || c == "zstd" }
+
+// weakenETag makes a strong ETag weak: the compressed bytes differ from the
+// origin's, so a strong validator would lie (RFC 9110 §8.8.1). A weak one
+// still revalidates with the origin, whose If-None-Match comparison is
+// weak.
+func weakenETag(h http.Header) {
+	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+		h.Set("ETag", "W/"+et)
+	}
 }
 
 // addVary adds a field name to Vary unless it is there (or Vary is *).

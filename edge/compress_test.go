@@ -26,8 +26,8 @@ type assetOrigin struct {
 }
 
 type asset struct {
-	ctype, encoding string
-	body            []byte
+	ctype, encoding, cacheControl string
+	body                          []byte
 }
 
 func (o *assetOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +40,11 @@ func (o *assetOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", a.ctype)
-	w.Header().Set("Cache-Control", "max-age=300")
+	cc := "max-age=300"
+	if a.cacheControl != "" {
+		cc = a.cacheControl
+	}
+	w.Header().Set("Cache-Control", cc)
 	w.Header().Set("ETag", `"v1"`)
 	if a.encoding != "" {
 		w.Header().Set("Content-Encoding", a.encoding)
@@ -105,6 +109,7 @@ func TestCompressionAtTheEdge(t *testing.T) {
 		"/small.css": {ctype: "text/css", body: js[:500]},
 		"/photo.png": {ctype: "image/png", body: js},
 		"/pre.js":    {ctype: "text/javascript", encoding: "gzip", body: pre.Bytes()},
+		"/stale.js":  {ctype: "text/javascript", cacheControl: "max-age=0", body: js},
 	}}
 	e := newTestEnv(t)
 	originAddr, _ := e.httpsOrigin("127.0.0.2", origin, "app.example.test")
@@ -220,6 +225,15 @@ func TestCompressionAtTheEdge(t *testing.T) {
 		resp, part = fetch(t, "/app.js", "Range", "bytes=100-199")
 		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, js[100:200]) || resp.Header.Get("Content-Encoding") != "" {
 			t.Errorf("identity range: status %d, %q", resp.StatusCode, part)
+		}
+	})
+
+	t.Run("revalidated variant stays weak", func(t *testing.T) {
+		for i, want := range []string{"Miss from edgegate", "RefreshHit from edgegate"} {
+			resp, body := fetch(t, "/stale.js", "Accept-Encoding", "br")
+			if resp.Header.Get("X-Cache") != want || resp.Header.Get("ETag") != `W/"v1"` || !bytes.Equal(decode(t, resp.Header.Get("Content-Encoding"), body), js) {
+				t.Errorf("request %d: %s, ETag %q, Content-Encoding %q", i, resp.Header.Get("X-Cache"), resp.Header.Get("ETag"), resp.Header.Get("Content-Encoding"))
+			}
 		}
 	})
 

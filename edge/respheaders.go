@@ -131,7 +131,7 @@ func (s *Server) preflight(ex *exchange, r *http.Request, rh *respHeaders) {
 		}
 	}
 	if ao != "*" {
-		h.Add("Vary", "Origin")
+		addVary(h, "Origin")
 	}
 	if ao == "" || !methodOK || !headersOK {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultError)
@@ -183,7 +183,7 @@ func (rh *respHeaders) apply(h http.Header, ex *exchange) {
 		if ao := rh.allowOrigin(ex.r.Header.Get("Origin")); ao != "" && (c.OriginOverride || h.Get("Access-Control-Allow-Origin") == "") {
 			h.Set("Access-Control-Allow-Origin", ao)
 			if ao != "*" {
-				h.Add("Vary", "Origin")
+				addVary(h, "Origin")
 			}
 			if c.AllowCredentials {
 				h.Set("Access-Control-Allow-Credentials", "true")
