@@ -39,12 +39,13 @@ func TestResponseHeadersPolicies(t *testing.T) {
     origins:
       - {id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
       - {id: dead, domain_name: app.example.test, connect_to: %q, trusted_ca: %q, connection_attempts: 1}
+      - {id: fresh, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}
     default_behavior: {target: app, response_headers_policy: SecurityHeadersPolicy}
     behaviors:
       - {path_pattern: "/broken/*", target: dead, response_headers_policy: SecurityHeadersPolicy}
       - {path_pattern: "/api/*", target: app, response_headers_policy: CORS-With-Preflight-and-SecurityHeadersPolicy}
       - path_pattern: "/custom/*"
-        target: app
+        target: fresh
         response_headers_policy:
           cors: {allow_origins: [https://app.example.test], allow_methods: [GET, POST], allow_headers: [Content-Type],
                  expose_headers: [X-Request-Id], allow_credentials: true, max_age: 10m}
@@ -55,7 +56,7 @@ func TestResponseHeadersPolicies(t *testing.T) {
             content_security_policy: {value: "default-src 'self'", override: true}
           custom_headers: [{header: X-Team, value: edge}]
           remove_headers: [X-Powered-By]
-          server_timing: {enabled: true}`, originAddr, e.caFile, deadAddr, e.caFile)))
+          server_timing: {enabled: true}`, originAddr, e.caFile, deadAddr, e.caFile, originAddr, e.caFile)))
 	c := re.client(false)
 	var preflightID string
 
@@ -178,8 +179,8 @@ func TestResponseHeadersPolicies(t *testing.T) {
 					t.Errorf("request %d: Server-Timing %q lacks %q", i, st, part)
 				}
 			}
-			if i == 0 && !strings.Contains(st, "cdn-upstream-fbl;dur=") {
-				t.Errorf("a miss's Server-Timing %q lacks the origin's first byte", st)
+			if i == 0 && (!strings.Contains(st, "cdn-upstream-fbl;dur=") || !strings.Contains(st, "cdn-upstream-connect;dur=")) {
+				t.Errorf("the first miss's Server-Timing %q lacks the origin's connect and first byte", st)
 			}
 			if i == 1 && strings.Contains(st, "cdn-upstream") {
 				t.Errorf("a hit's Server-Timing %q names the origin", st)
