@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -395,6 +396,65 @@ func TestDotSegmentRouting(t *testing.T) {
 		dec, _ := url.PathUnescape(p)
 		if strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") || strings.Contains(strings.ToLower(p), "%2e") || (admin && dec != p) {
 			t.Errorf("the app saw a path that is not normalised: %s", p)
+		}
+	}
+}
+
+// TestCachePoisoning: the unkeyed-header family that applications trust
+// (forwarded host, scheme and port, URL rewrites, method overrides) must
+// never change what another viewer gets from the cache, whether the
+// attacker's request comes first or runs at the same time as the
+// victim's.
+func TestCachePoisoning(t *testing.T) {
+	s := startAdversaryStack(t)
+	for i, h := range [][2]string{
+		{"X-Forwarded-Host", "evil.test"},
+		{"X-Host", "evil.test"},
+		{"X-Forwarded-Server", "evil.test"},
+		{"X-Original-Host", "evil.test"},
+		{"X-Forwarded-Scheme", "http"},
+		{"X-Forwarded-Proto", "http"},
+		{"X-Forwarded-Port", "1337"},
+		{"X-Forwarded-Prefix", "/evil"},
+		{"X-Original-URL", "/admin/secret"},
+		{"X-Rewrite-URL", "/admin/secret"},
+		{"X-HTTP-Method-Override", "DELETE"},
+		{"X-HTTP-Method", "DELETE"},
+		{"X-Method-Override", "DELETE"},
+	} {
+		for _, h2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s h2=%v", h[0], h2), func(t *testing.T) {
+				path := fmt.Sprintf("/poison/%d-%v", i, h2)
+				viewer := s.viewer(h2)
+				get := func(poison bool, query string) (int, string) {
+					req, _ := http.NewRequest(http.MethodGet, "https://www.example.test"+path+query, nil)
+					if poison {
+						req.Header.Set(h[0], h[1])
+					}
+					resp, err := viewer.Do(req)
+					if err != nil {
+						t.Fatalf("GET %s: %v", path, err)
+					}
+					defer resp.Body.Close()
+					b, _ := io.ReadAll(resp.Body)
+					return resp.StatusCode, string(b)
+				}
+				// What a clean request gets (the query is in the cache key,
+				// not in the page).
+				_, clean := get(false, "?baseline")
+				if !strings.Contains(clean, "https://") || !strings.Contains(clean, "page="+path) {
+					t.Fatalf("baseline %q", clean)
+				}
+				for range 2 { // the second is a hit if the first was stored
+					get(true, "")
+				}
+				if status, body := get(false, ""); status != 200 || body != clean {
+					t.Errorf("a viewer got %d %q after a request with %s: %s, want %q", status, body, h[0], h[1], clean)
+				}
+				if status, body := get(true, "?uncached"); h[0] == "X-Forwarded-Proto" && (status != 200 || body != clean) {
+					t.Errorf("the viewer's X-Forwarded-Proto reached the app: %d %q", status, body)
+				}
+			})
 		}
 	}
 }
