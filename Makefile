@@ -11,8 +11,13 @@ SYSDEPS  := redis-server goaccess openssl curl
 DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
+# FUZZTIME is how long make fuzz runs each fuzz target; FUZZMINIMIZETIME
+# bounds the minimisation of each new input (Go's default, 60s, would
+# stall a short run on its first finds).
+FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 10s
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs fuzz
 
 all: build
 
@@ -49,6 +54,21 @@ test: deps vet staticcheck
 
 demo: build
 	./$(BIN) demo $(DEMO_ARGS)
+
+# fuzz runs every fuzz target of the module for FUZZTIME, one after the
+# other (the seed corpora under testdata/fuzz already run in make test, as
+# plain go test runs them). Targets are found with go test -list in the
+# packages that define one; a failing input is written to the package's
+# testdata/fuzz/FuzzX/ directory: commit it, it becomes a seed.
+fuzz:
+	@failed=""; \
+	for dir in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | xargs -n1 dirname | sort -u); do \
+		for target in $$(cd $$dir && $(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) .) || failed="$$failed $$dir:$$target"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi; echo "fuzz: every target ran clean for $(FUZZTIME)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
