@@ -47,7 +47,9 @@ type viewerConn struct {
 	hdr           headerScan
 	status        []byte // the server's own answer while no handler ran
 	frames        frameScan
-	h2BodyErrs    int // HTTP/2 request bodies a handler found broken (their stream resets are logged by the handler)
+	h2BodyErrs    int  // HTTP/2 request bodies a handler found broken (their stream resets are logged by the handler)
+	prefaceN      int  // bytes of the HTTP/2 client preface checked so far (read side only)
+	badPreface    bool // HTTP/2 was negotiated but the client did not send the preface
 	closeOnce     sync.Once
 }
 
@@ -94,10 +96,28 @@ func (s *Server) newViewerConn(c net.Conn, state *tls.ConnectionState) net.Conn 
 	return viewerConnH1{vc}
 }
 
+// errBadPreface ends an HTTP/2 connection that does not start with the
+// client preface.
+var errBadPreface = errors.New("edge: HTTP/2 negotiated but the client preface is missing")
+
 // Read notes the request line and the framing headers of the request being
-// read.
+// read. On an HTTP/2 connection it checks the client preface first: the
+// server gets the stream as unencrypted HTTP/2, which would otherwise read
+// anything else as HTTP/1 (RFC 9113 §3.4 wants a connection error).
 func (c *viewerConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 && c.h2 && c.prefaceN < len(http2ClientPreface) {
+		k := min(n, len(http2ClientPreface)-c.prefaceN)
+		if string(p[:k]) != http2ClientPreface[c.prefaceN:c.prefaceN+k] {
+			c.mu.Lock()
+			c.badPreface = true
+			c.mu.Unlock()
+			// Closed here, before net/http answers it as an HTTP/1 request.
+			_ = c.Conn.Close()
+			return 0, errBadPreface
+		}
+		c.prefaceN += k
+	}
 	if n > 0 && !c.h2 {
 		c.mu.Lock()
 		if c.periodRead == 0 {
@@ -220,6 +240,9 @@ func (c *viewerConn) refusals() []refusal {
 			// net/http's own 400 (a connection-specific header, a bad TE) and
 			// 431 (header list too large) are both about the header block.
 			out = append(out, refusal{status: st, detailed: accesslog.ResultInvalidRequestHeader, proto: "HTTP/2.0", start: time.Now()})
+		}
+		if c.badPreface {
+			out = append(out, refusal{detailed: accesslog.ResultInvalidRequest, proto: "HTTP/2.0", start: time.Now()})
 		}
 		if c.frames.goaway != 0 {
 			out = append(out, refusal{detailed: accesslog.ResultInvalidRequest, proto: "HTTP/2.0", start: time.Now()})
@@ -373,6 +396,7 @@ type frameScan struct {
 
 // HTTP/2 frame types, flags and error codes the scan cares about (RFC 9113).
 const (
+	http2ClientPreface  = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 	h2FrameHeaders      = 0x1
 	h2FrameRSTStream    = 0x3
 	h2FrameGoAway       = 0x7
