@@ -207,6 +207,16 @@ func TestSmuggling(t *testing.T) {
 			}
 		})
 	}
+	// HTTP/1 on a connection that negotiated h2 by ALPN: closed without an
+	// answer (RFC 9113 §3.4), never served as HTTP/1.
+	t.Run("h2 without the client preface", func(t *testing.T) {
+		c := s.dialTLS("www.example.test", "h2")
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /api/h2-no-preface HTTP/1.1\r\n"+host+"\r\n")
+		if b, _ := io.ReadAll(c); len(b) > 0 {
+			t.Errorf("the edge answered %q", b)
+		}
+	})
 	if r := s.app.requests("/api/h2-host"); len(r) != 1 || r[0].Host != "origin.example.test" || !strings.Contains(r[0].Header.Get("X-Behavior"), "default") {
 		t.Errorf("h2 host vs :authority: the app saw %+v, want one request routed by :authority", r)
 	}
@@ -241,6 +251,15 @@ func TestSmuggling(t *testing.T) {
 	// net/http answers a connection-specific header (400) and a header list
 	// over the limit (431) without running the edge's handler: the edge
 	// logs them from the frames it sends (the path is not known there).
+	n := 0
+	for _, r := range recs {
+		if r.ProtocolVersion == "HTTP/2.0" && r.Status == 0 && r.DetailedResultType == accesslog.ResultInvalidRequest {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no log line for the HTTP/2 connection without a preface")
+	}
 	for _, st := range []int{400, 431} {
 		n := 0
 		for _, r := range recs {
