@@ -38,11 +38,13 @@ type bytesConn struct {
 	r *bytes.Reader
 }
 
-func (c *bytesConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
-func (c *bytesConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (c *bytesConn) Close() error                       { return nil }
-func (c *bytesConn) LocalAddr() net.Addr                { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9443} }
-func (c *bytesConn) RemoteAddr() net.Addr               { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
+func (c *bytesConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *bytesConn) Write(p []byte) (int, error) { return len(p), nil }
+func (c *bytesConn) Close() error                { return nil }
+func (c *bytesConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9443} }
+func (c *bytesConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
 func (c *bytesConn) SetDeadline(t time.Time) error      { return nil }
 func (c *bytesConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *bytesConn) SetWriteDeadline(t time.Time) error { return nil }
