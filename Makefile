@@ -44,6 +44,13 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# conformance runs the public HTTP caching test suite (http-cache-tests from
+# the npm registry; needs node and npm) against an edge with a pure RFC 9111
+# behavior and prints the required tests passed. Not part of `make test`.
+.PHONY: conformance
+conformance: build
+	MIN_REQUIRED=$${MIN_REQUIRED:-140} integration/cachetests/run.sh $(BIN)
+
 staticcheck:
 	$(GO) tool staticcheck $(PKGS)
 

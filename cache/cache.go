@@ -6,7 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,17 +98,26 @@ const (
 	Hit
 	// RefreshHit: the stale entry was revalidated with a 304.
 	RefreshHit
-	// StaleHit: served stale, under stale-while-revalidate (a refresh runs
-	// in the background) or stale-if-error (the origin failed).
+	// StaleHit: served stale under stale-while-revalidate while a refresh
+	// runs in the background.
 	StaleHit
 	// Pass: the origin's response could not be stored and is streamed.
 	Pass
+	// StaleConnectError: served stale under stale-if-error because the
+	// origin could not be reached or dropped the connection.
+	StaleConnectError
+	// StaleTimeout: served stale under stale-if-error because the origin
+	// did not answer in time.
+	StaleTimeout
+	// StaleOriginStatus: served stale under stale-if-error because the
+	// origin answered one of the policy's error statuses.
+	StaleOriginStatus
 )
 
 // String is the CloudFront x-edge-result-type for the outcome.
 func (o Outcome) String() string {
 	switch o {
-	case Hit, StaleHit:
+	case Hit, StaleHit, StaleConnectError, StaleTimeout, StaleOriginStatus:
 		return "Hit"
 	case RefreshHit:
 		return "RefreshHit"
@@ -151,39 +166,33 @@ const claimWindow = 5 * time.Second
 // maps it to 502/504).
 func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
 	if !p.Cacheable(r) {
-		resp, err := origin(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: resp.Body}, nil
+		return c.forward(ctx, r, p, origin)
 	}
 	key := Key(r, p.Key)
-	var prepared *http.Request
-	originReq := func() *http.Request { // built only off the plain hit path
-		if prepared == nil {
-			prepared = OriginRequest(ctx, r, p.Key)
-			if prepared.Method == http.MethodHead {
-				prepared.Method = http.MethodGet // fill the cache; Respond drops the body
-			}
-		}
-		return prepared
-	}
-	e, skey := c.lookup(ctx, key, originReq)
+	e, skey, vary := c.lookup(ctx, key, r.Header, p.Key)
 	if e != nil {
 		switch e.Freshness(c.o.Now()) {
 		case Fresh:
 			return c.respond(e, r, Hit), nil
 		case StaleRevalidateInBackground:
-			oreq := originReq()
+			oreq, pc := fillRequest(ctx, r, p, vary), p // pc: only this path pays for a heap copy
 			c.group.Background(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
-				return c.fetch(fctx, p, oreq, e, key, origin)
+				return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 			})
 			return c.respond(e, r, StaleHit), nil
 		}
+	} else if r.Method == http.MethodHead {
+		// A HEAD miss is forwarded as HEAD (the origin may answer it more
+		// cheaply, and a HEAD must not cost a full GET); nothing is stored.
+		resp, err := origin(ctx, OriginRequest(ctx, r, p))
+		if err != nil {
+			return nil, err
+		}
+		return c.pass(resp, r), nil
 	}
-	oreq := originReq()
+	oreq, pc := fillRequest(ctx, r, p, vary), p
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
-		return c.fetch(fctx, p, oreq, e, key, origin)
+		return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 	})
 	if err != nil {
 		return nil, err
@@ -198,7 +207,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	// be personal): fetch our own copy, uncollapsed.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.FetchTimeout)
 	defer cancel()
-	res, err = c.fetch(fctx, p, oreq, e, key, origin)
+	res, err = c.fetch(fctx, p, oreq, r.Header, e, key, origin)
 	if err != nil {
 		return nil, err
 	}
@@ -209,47 +218,162 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	return c.pass(res.stream, r), nil
 }
 
+// forward sends a request the cache does not answer to the origin under the
+// origin request policy, and applies RFC 9111 §4.4: a non-error response to
+// an unsafe method invalidates what is stored for the target URI and for
+// the same-origin URIs in Location and Content-Location.
+func (c *Cache) forward(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
+	resp, err := origin(ctx, OriginRequest(ctx, r, p))
+	if err != nil {
+		return nil, err
+	}
+	if !safeMethod(r.Method) && resp.StatusCode < 400 {
+		c.invalidateURIs(ctx, r, p, resp.Header)
+	}
+	return c.pass(resp, r), nil
+}
+
+// safeMethod reports the methods RFC 9110 §9.2.1 defines as safe; any
+// other, extension methods included, may change the target resource.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
+}
+
+func (c *Cache) invalidateURIs(ctx context.Context, r *http.Request, p Policy, h http.Header) {
+	targets := []*url.URL{r.URL}
+	for _, f := range []string{"Location", "Content-Location"} {
+		v := h.Get(f)
+		if v == "" {
+			continue
+		}
+		u, err := r.URL.Parse(v)
+		if err != nil {
+			continue
+		}
+		if u.Host != "" && !strings.EqualFold(keyHost(u.Host), keyHost(r.Host)) {
+			continue // another origin: not ours to invalidate (RFC 9111 §4.4)
+		}
+		if u.Scheme != "" && !strings.EqualFold(u.Scheme, requestScheme(r)) {
+			continue
+		}
+		targets = append(targets, u)
+	}
+	for _, u := range targets {
+		g := r.Clone(ctx)
+		g.Method, g.URL = http.MethodGet, u
+		// Deleting the primary key also drops the Vary index, which makes
+		// every variant under it unreachable (see put).
+		if err := c.store.Delete(ctx, Key(g, p.Key)); err != nil {
+			c.logStoreErr(err, "invalidate")
+		}
+	}
+}
+
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if r.URL.Scheme != "" {
+		return r.URL.Scheme
+	}
+	return "http"
+}
+
+// fillRequest is the origin request that fills or refreshes the entry for
+// a viewer request: a GET, also for a HEAD (Respond drops the body), with
+// the variant's selecting fields. It is built off the hit path only.
+func fillRequest(ctx context.Context, r *http.Request, p Policy, vary []string) *http.Request {
+	oreq := OriginRequest(ctx, r, p)
+	oreq.Method = http.MethodGet
+	return withVaryFields(oreq, r, vary)
+}
+
+// withVaryFields makes a request to refresh or fill a variant carry the
+// viewer's values of the fields the variant is selected on (RFC 9111 §4.1),
+// even those the origin request policy would not forward.
+func withVaryFields(oreq, viewer *http.Request, fields []string) *http.Request {
+	if len(fields) == 0 {
+		return oreq
+	}
+	out := oreq
+	for _, f := range fields {
+		vs := viewer.Header.Values(f)
+		if len(vs) == 0 || len(oreq.Header.Values(f)) > 0 || slices.Contains(hopHeaders, f) || f == "Cookie" || f == "Accept-Encoding" {
+			continue
+		}
+		if out == oreq {
+			out = oreq.Clone(oreq.Context())
+		}
+		out.Header[f] = slices.Clone(vs)
+	}
+	return out
+}
+
 func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
 	status, h, body := Respond(e, r, c.o.Now())
 	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
 }
 
 // pass hands over an unstorable origin response; a HEAD viewer (whose miss
-// was fetched with GET) gets no body.
+// was fetched with GET) gets no body. Edgegate's own targeted field is for
+// the edge only.
 func (c *Cache) pass(resp *http.Response, r *http.Request) *Response {
 	body := resp.Body
 	if r.Method == http.MethodHead {
 		body.Close()
 		body = http.NoBody
 	}
+	resp.Header.Del(OwnTargetedField)
 	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body}
 }
 
-// lookup finds the entry for a request, following a Vary index, and drops
-// an invalidated one. skey is the store key the entry lives (or would live)
-// at, which also keys collapsed forwarding.
-func (c *Cache) lookup(ctx context.Context, key string, originReq func() *http.Request) (e *Entry, skey string) {
+// lookup finds the entry for a viewer request, following a Vary index with
+// the viewer's own header values, and drops an invalidated one. skey is the
+// store key the entry lives (or would live) at, which also keys collapsed
+// forwarding; vary lists the index's fields, if there is one.
+func (c *Cache) lookup(ctx context.Context, key string, viewer http.Header, kp KeyPolicy) (e *Entry, skey string, vary []string) {
 	skey = key
 	e, err := c.store.Get(ctx, key)
 	if err != nil {
 		c.logStoreErr(err, "get")
-		return nil, skey
+		return nil, skey, nil
 	}
 	if e.Kind == KindVary {
-		skey = VaryKey(key, e.VaryFields, originReq().Header)
+		vary = e.VaryFields
+		skey = variantKey(key, e, selectingHeader(viewer, kp, e.VaryFields))
 		if e, err = c.store.Get(ctx, skey); err != nil {
 			c.logStoreErr(err, "get variant")
-			return nil, skey
+			return nil, skey, vary
 		}
 	}
 	if e.Kind != KindResponse {
-		return nil, skey
+		return nil, skey, vary
 	}
 	if c.o.Invalidator.Invalidated(e.Path, e.RequestTime) {
 		_ = c.store.Delete(ctx, skey)
-		return nil, skey
+		return nil, skey, vary
 	}
-	return e, skey
+	return e, skey, vary
+}
+
+// selectingHeader is the viewer's header as variants are selected on it:
+// as sent, but for Accept-Encoding, which the origin only ever sees
+// normalised by the key policy (OriginRequest).
+func selectingHeader(viewer http.Header, kp KeyPolicy, fields []string) http.Header {
+	if !slices.Contains(fields, "Accept-Encoding") {
+		return viewer
+	}
+	h := viewer.Clone()
+	h.Set("Accept-Encoding", forwardedAcceptEncoding(viewer, kp))
+	return h
+}
+
+// variantKey is the store key of the variant of a Vary index selected by a
+// viewer's header. The index's generation is part of it, so that deleting
+// or replacing the index orphans every old variant at once, with no list of
+// variants to keep.
+func variantKey(primary string, index *Entry, viewer http.Header) string {
+	return VaryKey(string(appendString([]byte(primary+"g"), strconv.FormatUint(index.Generation, 36))), index.VaryFields, viewer)
 }
 
 func (c *Cache) logStoreErr(err error, op string) {
@@ -261,7 +385,7 @@ func (c *Cache) logStoreErr(err error, op string) {
 // fetch asks the origin once, revalidating stale when it has a validator.
 // fctx bounds the exchange and the body read; an unstorable response
 // outlives it, its body tied to its own context closed with the body.
-func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale *Entry, key string, origin Origin) (*fetchResult, error) {
+func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer http.Header, stale *Entry, key string, origin Origin) (*fetchResult, error) {
 	octx, ocancel := context.WithCancel(context.WithoutCancel(fctx))
 	stop := context.AfterFunc(fctx, ocancel)
 	detached := false
@@ -280,7 +404,7 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 	respTime := c.o.Now()
 	if err != nil {
 		if stale != nil && stale.StaleIfErrorAllowed(respTime) {
-			return &fetchResult{entry: stale, outcome: StaleHit}, nil
+			return &fetchResult{entry: stale, outcome: staleOutcome(fctx, err)}, nil
 		}
 		return nil, fmt.Errorf("origin fetch: %w", err)
 	}
@@ -288,16 +412,18 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 		drain(resp.Body)
 		n, d, ok := Freshen(stale, p, req, resp.Header, reqTime, respTime)
 		if !ok {
-			return c.fetch(fctx, p, oreq, nil, key, origin)
+			// The 304 names another response (RFC 9111 §4.3.4): ask again,
+			// unconditionally.
+			return c.fetch(fctx, p, oreq, viewer, nil, key, origin)
 		}
 		if d.Store {
-			c.put(octx, key, oreq, n)
+			c.put(octx, key, selectingHeader(viewer, p.Key, n.VaryFields), n)
 		}
 		return &fetchResult{entry: n, outcome: RefreshHit}, nil
 	}
-	if stale != nil && resp.StatusCode >= 500 && stale.StaleIfErrorAllowed(respTime) {
+	if stale != nil && p.StaleStatus(resp.StatusCode) && stale.StaleIfErrorAllowed(respTime) {
 		drain(resp.Body)
-		return &fetchResult{entry: stale, outcome: StaleHit}, nil
+		return &fetchResult{entry: stale, outcome: StaleOriginStatus}, nil
 	}
 	d := p.Decide(req, resp.StatusCode, resp.Header, respTime)
 	if d.Store {
@@ -309,7 +435,7 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 		if complete {
 			drain(resp.Body)
 			e := NewEntry(resp.StatusCode, resp.Header, body, d, req.URL.Path, reqTime, respTime)
-			c.put(octx, key, oreq, e)
+			c.put(octx, key, selectingHeader(viewer, p.Key, e.VaryFields), e)
 			return &fetchResult{entry: e, outcome: Miss}, nil
 		}
 		resp.Body = struct {
@@ -333,18 +459,40 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, stale 
 	return res, nil
 }
 
-// put stores an entry under its key, or under its variant key with a Vary
-// index at the primary key.
-func (c *Cache) put(ctx context.Context, key string, oreq *http.Request, e *Entry) {
-	ttl := e.StorageTTL(c.o.Now(), c.o.KeepStale)
+// staleOutcome tells a timeout (the origin's own, or the fetch's deadline,
+// which cancels the origin request) from a connection failure.
+func staleOutcome(fctx context.Context, err error) Outcome {
+	var ne net.Error
+	if errors.Is(fctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return StaleTimeout
+	}
+	return StaleConnectError
+}
+
+// put stores an entry under its key, or, when it carries Vary, under the
+// variant key selected by the viewer's header with a Vary index at the
+// primary key. An index whose fields are unchanged keeps its generation, so
+// the variants of one URL live side by side; its lifetime is stretched to
+// the longest-lived variant.
+func (c *Cache) put(ctx context.Context, key string, viewer http.Header, e *Entry) {
+	now := c.o.Now()
+	ttl := e.StorageTTL(now, c.o.KeepStale)
 	if ttl <= 0 {
 		return
 	}
 	if len(e.VaryFields) > 0 {
-		idx := &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
-			Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl}
-		c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
-		key = VaryKey(key, e.VaryFields, oreq.Header)
+		idx, err := c.store.Get(ctx, key)
+		same := err == nil && idx.Kind == KindVary && slices.Equal(idx.VaryFields, e.VaryFields)
+		if !same || idx.Expires.Before(now.Add(ttl)) {
+			gen := rand.Uint64()
+			if same {
+				gen = idx.Generation
+			}
+			idx = &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
+				Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl, Generation: gen}
+			c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
+		}
+		key = variantKey(key, idx, viewer)
 	}
 	if err := c.store.Set(ctx, key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
 		c.logStoreErr(err, "set")

@@ -103,19 +103,31 @@ var pol = Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, Key: KeyPolicy{Q
 
 func TestDoMissHitHead(t *testing.T) {
 	clk := &clock{t: t0}
+	var heads atomic.Int64
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			t.Errorf("origin got %s", r.Method)
+			heads.Add(1)
 		}
 		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", "10")
 		fmt.Fprint(w, "body of "+r.URL.Path)
 	})
 	c := newCache(t, clk, nil)
+	// A HEAD miss is forwarded as HEAD, not turned into a GET.
 	resp, body := do(t, c, pol, o, "HEAD", "https://e.com/a")
-	if resp.Outcome != Miss || body != "" || resp.Header.Get("Content-Length") != "10" {
-		t.Fatalf("HEAD miss: %v %q %v", resp.Outcome, body, resp.Header)
+	if resp.Outcome != Pass || body != "" || resp.Header.Get("Content-Length") != "10" || heads.Load() != 1 {
+		t.Fatalf("HEAD miss: %v %q %v, origin got %d HEADs", resp.Outcome, body, resp.Header, heads.Load())
+	}
+	resp, body = do(t, c, pol, o, "GET", "https://e.com/a")
+	if resp.Outcome != Miss || body != "body of /a" {
+		t.Fatalf("GET: %v %q", resp.Outcome, body)
 	}
 	clk.Add(10 * time.Second)
+	// A HEAD hit has the stored Content-Length, not that of its empty body.
+	resp, body = do(t, c, pol, o, "HEAD", "https://e.com/a")
+	if resp.Outcome != Hit || body != "" || resp.Header.Get("Content-Length") != "10" || resp.Header.Get("Age") != "10" {
+		t.Fatalf("HEAD hit: %v %q %v", resp.Outcome, body, resp.Header)
+	}
 	resp, body = do(t, c, pol, o, "GET", "https://e.com/a")
 	if resp.Outcome != Hit || body != "body of /a" || resp.Header.Get("Age") != "10" {
 		t.Fatalf("GET after HEAD: %v %q age %q", resp.Outcome, body, resp.Header.Get("Age"))
@@ -124,7 +136,7 @@ func TestDoMissHitHead(t *testing.T) {
 	if resp.Outcome != Hit || resp.Status != 206 || string(resp.Body) != "body" {
 		t.Fatalf("range hit: %d %q", resp.Status, resp.Body)
 	}
-	if n := o.calls.Load(); n != 1 {
+	if n := o.calls.Load(); n != 2 {
 		t.Fatalf("%d origin calls", n)
 	}
 	resp, _ = do(t, c, pol, o, "POST", "https://e.com/a")
@@ -250,11 +262,15 @@ func TestDoStaleIfError(t *testing.T) {
 	do(t, c, pol, o, "GET", "https://e.com/e")
 	clk.Add(30 * time.Second)
 	o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
-	if resp, body := do(t, c, pol, o, "GET", "https://e.com/e"); resp.Outcome != StaleHit || body != "good" {
+	if resp, body := do(t, c, pol, o, "GET", "https://e.com/e"); resp.Outcome != StaleOriginStatus || body != "good" {
 		t.Fatalf("origin 503: %v %q", resp.Outcome, body)
 	}
+	o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(501) })
+	if _, body := do(t, c, pol, o, "GET", "https://e.com/e"); body == "good" {
+		t.Fatal("501 is not an error status that stale may answer for")
+	}
 	o.srv.Close() // connection refused
-	if resp, body := do(t, c, pol, o, "GET", "https://e.com/e"); resp.Outcome != StaleHit || body != "good" {
+	if resp, body := do(t, c, pol, o, "GET", "https://e.com/e"); resp.Outcome != StaleConnectError || body != "good" {
 		t.Fatalf("origin down: %v %q", resp.Outcome, body)
 	}
 	clk.Add(time.Minute)
@@ -302,20 +318,47 @@ func TestDoVary(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept-Encoding, Accept-Language")
+		w.Header().Set("ETag", `"`+r.Header.Get("Accept-Language")+`"`)
 		fmt.Fprintf(w, "enc=%s lang=%s", r.Header.Get("Accept-Encoding"), r.Header.Get("Accept-Language"))
 	})
 	c := newCache(t, clk, nil)
 	p := pol
 	p.Key.AcceptEncodingGzip = true
-	_, gz := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Encoding", "gzip, br", "Accept-Language", "fr")
+	p.Forward = ForwardAll()
+	_, gz := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Encoding", "gzip, br", "Accept-Language", "fr, en;q=0.5")
 	_, plain := do(t, c, p, o, "GET", "https://e.com/v")
-	if gz != "enc=gzip lang=" || plain != "enc=identity lang=" {
-		t.Fatalf("variants %q %q", gz, plain)
+	_, de := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Language", "de")
+	if gz != "enc=gzip lang=fr, en;q=0.5" || plain != "enc=identity lang=" || de != "enc=identity lang=de" {
+		t.Fatalf("variants %q %q %q", gz, plain, de)
 	}
-	r1, b1 := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Encoding", "gzip")
-	r2, b2 := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Language", "de")
-	if r1.Outcome != Hit || b1 != gz || r2.Outcome != Hit || b2 != plain {
-		t.Fatalf("variant hits: %v %q, %v %q", r1.Outcome, b1, r2.Outcome, b2)
+	// Three variants side by side, each selected on the viewer's request,
+	// normalised: whitespace, field lines, case of the Accept fields, and
+	// Accept-Encoding as the key normalises it.
+	for _, tc := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"Accept-Encoding", "gzip", "Accept-Language", "FR,en ; q=0.5"}, gz},
+		{nil, plain},
+		{[]string{"Accept-Language", "de"}, de},
+		{[]string{"Accept-Encoding", "deflate", "Accept-Language", "de"}, de},
+	} {
+		if resp, body := do(t, c, p, o, "GET", "https://e.com/v", tc.kv...); resp.Outcome != Hit || body != tc.want {
+			t.Errorf("%v: %v %q, want a hit on %q", tc.kv, resp.Outcome, body, tc.want)
+		}
+	}
+	if n := o.calls.Load(); n != 3 {
+		t.Errorf("%d origin calls for three variants", n)
+	}
+	// A revalidation carries the header the variant was selected on, even
+	// when the origin request policy would not forward it.
+	clk.Add(2 * time.Minute)
+	p.Forward = OriginRequestPolicy{}
+	if resp, body := do(t, c, p, o, "GET", "https://e.com/v", "Accept-Language", "de"); resp.Outcome != Miss || body != de {
+		t.Errorf("after expiry: %v %q", resp.Outcome, body)
+	}
+	if got := o.lastHeader().Get("Accept-Language"); got != "de" {
+		t.Errorf("revalidation sent Accept-Language %q", got)
 	}
 	o.set(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Vary", "*")

@@ -13,7 +13,7 @@ import (
 //
 //	kind u8 | flags u8 | status | requestTime | responseTime | initialAge |
 //	lifetime | swr | sie | expires | path | nVary {field} |
-//	nHeader {name nValues {value}} | body
+//	nHeader {name nValues {value}} | generation | body
 //
 // Times are Unix nanoseconds, 0 for the zero time.
 const (
@@ -70,6 +70,7 @@ func appendMeta(b []byte, e *Entry) []byte {
 			b = appendString(b, v)
 		}
 	}
+	b = binary.AppendUvarint(b, e.Generation)
 	return b
 }
 
@@ -211,6 +212,7 @@ func (d *decoder) meta(e *Entry) {
 		}
 		e.Header[k] = vs
 	}
+	e.Generation = d.uvarint()
 }
 
 func (d *decoder) finish() error {

@@ -20,7 +20,7 @@ func sampleEntry() *Entry {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, e := range []*Entry{sampleEntry(), {Kind: KindVary, Status: 200, Header: http.Header{}, VaryFields: []string{"Origin"}}} {
+	for _, e := range []*Entry{sampleEntry(), {Kind: KindVary, Status: 200, Header: http.Header{}, VaryFields: []string{"Origin"}, Generation: 1 << 60}} {
 		b, err := e.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)

@@ -24,11 +24,22 @@
 //     what an operator who set 0 asks for.
 //   - Set-Cookie responses are not stored unless the origin names Set-Cookie
 //     in private="..." or no-cache="..." (then stored without it).
-//   - A 206 is never stored; 400, 413, 431 and 5xx but 501 never are either
-//     (cache-poisoned denial of service).
-//   - What is not in the key is not forwarded (OriginRequest), which is what
-//     makes unkeyed-header poisoning (X-Forwarded-Host, X-Original-URL)
-//     impossible and makes every Vary variant a function of the key.
+//   - A 206 is never stored; 400, 413 and 431 never are either (errors a
+//     crafted request provokes: cache-poisoned denial of service); a 5xx
+//     only with the origin's explicit freshness.
+//   - What reaches the origin is the origin request policy (Policy.Forward,
+//     OriginRequest), separate from the key. Override headers
+//     (X-Original-URL, X-Forwarded-Host, ...) are dropped unless named, and
+//     a response to a request with credentials the key does not separate
+//     (Authorization, an unkeyed cookie) is stored only when the origin
+//     marks it shared (public, s-maxage, CDN-Cache-Control).
+//   - Vary selects variants on the viewer's request; a Vary index at the
+//     primary key names the fields, and its generation orphans old
+//     variants when it is replaced or invalidated.
+//   - CDN-Cache-Control and Edgegate-CDN-Cache-Control (RFC 9213) take
+//     precedence over Cache-Control and Expires, the latter first.
+//   - A non-error response to an unsafe method invalidates the target URI
+//     and same-origin Location / Content-Location (RFC 9111 §4.4).
 //   - Viewer Cache-Control / Pragma are ignored, as CloudFront does.
 //
 // Memory tier: otter v2 (github.com/maypok86/otter/v2). It bounds by weight

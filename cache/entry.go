@@ -46,6 +46,9 @@ type Entry struct {
 	VaryFields []string
 	// Expires is when the store holding the entry drops it; stores set it.
 	Expires time.Time
+	// Generation is a Vary index's random generation, part of its variants'
+	// keys: a new index orphans the variants of the one it replaces.
+	Generation uint64
 }
 
 // NewEntry builds an entry from an origin response that Decide allowed,
@@ -232,8 +235,11 @@ func Freshen(e *Entry, p Policy, originReq *http.Request, h304 http.Header, reqT
 	}
 	n := e.Clone()
 	for k, vs := range storableHeader(h304) {
-		if k == "Content-Length" {
-			continue // a 304 describes the selected representation, not its length here
+		switch k {
+		case "Content-Length", "Content-Encoding", "Content-Md5", "Content-Range", "Etag":
+			// What the stored body depends on stays as it was (RFC 9111
+			// §3.2); a 304 describes the representation, not these bytes.
+			continue
 		}
 		n.Header[k] = slices.Clone(vs)
 	}

@@ -62,16 +62,18 @@ func Key(r *http.Request, p KeyPolicy) string {
 
 // VaryKey is the key of the variant selected by the Vary fields of a stored
 // response: the primary key, a marker, then each field's values in the
-// request as forwarded to the origin (RFC 9111 §4.1). Field values are
-// normalised by joining lines with "," and trimming blanks around items.
-func VaryKey(primary string, fields []string, originHeader http.Header) string {
+// viewer's request (RFC 9111 §4.1). Field values are normalised as RFC 9110
+// allows: lines joined with ",", blanks around items and their parameters
+// trimmed, and lower case for the Accept fields, whose values are
+// case-insensitive.
+func VaryKey(primary string, fields []string, viewer http.Header) string {
 	b := make([]byte, 0, len(primary)+64)
 	b = append(b, primary...)
 	b = append(b, 'V')
 	b = binary.AppendUvarint(b, uint64(len(fields)))
 	for _, f := range fields {
 		b = appendString(b, f)
-		vs := originHeader.Values(f)
+		vs := viewer.Values(f)
 		if len(vs) == 0 {
 			b = append(b, 0) // absent differs from present-but-empty
 			continue
@@ -80,10 +82,18 @@ func VaryKey(primary string, fields []string, originHeader http.Header) string {
 		items := make([]string, 0, len(vs))
 		for _, v := range vs {
 			for _, it := range strings.Split(v, ",") {
-				items = append(items, strings.TrimSpace(it))
+				params := strings.Split(it, ";")
+				for i := range params {
+					params[i] = strings.TrimSpace(params[i])
+				}
+				items = append(items, strings.Join(params, ";"))
 			}
 		}
-		b = appendString(b, strings.Join(items, ","))
+		v := strings.Join(items, ",")
+		if strings.HasPrefix(f, "Accept") {
+			v = strings.ToLower(v)
+		}
+		b = appendString(b, v)
 	}
 	return string(b)
 }
@@ -198,43 +208,137 @@ func acceptEncoding(h http.Header, p KeyPolicy) string {
 	return ""
 }
 
-// OriginRequest is the request to send the origin on a miss for a cacheable
-// viewer request: what is not in the cache key is not forwarded, so nothing
-// the key ignores (X-Forwarded-Host, X-Original-URL, an unkeyed cookie or
-// parameter, a viewer's Range or conditional headers) can shape a stored
-// response. It keeps the method, URL path and Host (the proxy rewrites Host
-// and adds its own Via / X-Forwarded-For), the selected query in the key's
-// canonical form, the keyed headers, the selected cookies and the normalised
-// Accept-Encoding. The cache sets its own conditional headers (Conditional).
-func OriginRequest(ctx context.Context, r *http.Request, p KeyPolicy) *http.Request {
+// OriginRequest is the request to send the origin for a viewer request
+// under policy p: the cache key's parts plus what the origin request policy
+// (p.Forward) selects. It keeps the method, URL path and Host (the proxy
+// rewrites Host unless p.Forward.Host, and adds its own Via and
+// X-Forwarded-For/-Proto/-Host). Never forwarded: hop-by-hop fields and
+// those named in Connection, the viewer's X-Forwarded-For/-Proto (the proxy
+// sets them), and the override headers (X-Original-URL, X-Forwarded-Host,
+// X-HTTP-Method-Override, ...) unless the key or an allow-list names them.
+//
+// For a request the cache answers (p.Cacheable) it also drops the body, the
+// viewer's conditional and Range headers (the cache sets its own, see
+// Conditional) and normalises Accept-Encoding as the key does, so that what
+// is stored never depends on them. Other requests keep their body.
+func OriginRequest(ctx context.Context, r *http.Request, p Policy) *http.Request {
+	out := Forwarded(ctx, r, p)
+	if p.Cacheable(r) {
+		out.Header.Set("Accept-Encoding", forwardedAcceptEncoding(r.Header, p.Key))
+		for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range", "Expect"} {
+			out.Header.Del(f)
+		}
+		out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
+		out.Trailer = nil
+		out.TransferEncoding = nil
+	}
+	return out
+}
+
+// Forwarded is the viewer request filtered by the origin request policy
+// alone (with the key's parts), body, method and conditionals kept: what a
+// behavior that does not cache sends its origin. Accept-Encoding, when the
+// policy does not forward it, is the key's normalised value or identity.
+func Forwarded(ctx context.Context, r *http.Request, p Policy) *http.Request {
 	out := r.Clone(ctx)
-	out.URL.RawQuery = encodeQuery(selectQuery(r.URL.RawQuery, p.QueryStrings))
-	out.URL.ForceQuery = false
 	out.RequestURI = ""
-	out.Header = make(http.Header, len(p.Headers)+2)
-	for _, n := range keyHeaderNames(p.Headers) {
-		if vs := r.Header.Values(n); len(vs) > 0 {
-			out.Header[n] = slices.Clone(vs)
-		}
+	out.URL.RawQuery = forwardQuery(r.URL.RawQuery, p.Key.QueryStrings, p.Forward.QueryStrings)
+	out.URL.ForceQuery = false
+	out.Header = forwardHeader(r, p)
+	if !p.Forward.Headers.hasHeader("Accept-Encoding") {
+		out.Header.Set("Accept-Encoding", forwardedAcceptEncoding(r.Header, p.Key))
 	}
-	if cs := selectCookies(r, p.Cookies); len(cs) > 0 {
-		parts := make([]string, len(cs))
-		for i, c := range cs {
-			parts[i] = c.Name + "=" + c.Value
-		}
-		out.Header.Set("Cookie", strings.Join(parts, "; "))
-	}
-	if ae := acceptEncoding(r.Header, p); ae != "" {
-		out.Header.Set("Accept-Encoding", strings.ReplaceAll(ae, ",", ", "))
-	} else {
-		// An explicit identity stops Go's transport from asking for gzip on
-		// its own and transparently decoding, which would store a body that
-		// disagrees with the stored headers.
-		out.Header.Set("Accept-Encoding", "identity")
-	}
-	out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
-	out.Trailer = nil
-	out.TransferEncoding = nil
 	out.Close = false
 	return out
+}
+
+// forwardedAcceptEncoding is the Accept-Encoding sent to the origin for a
+// cached request: the key's normalised value, or an explicit identity,
+// which stops Go's transport from asking for gzip on its own and
+// transparently decoding (the stored body would disagree with the stored
+// headers).
+func forwardedAcceptEncoding(h http.Header, kp KeyPolicy) string {
+	if ae := acceptEncoding(h, kp); ae != "" {
+		return strings.ReplaceAll(ae, ",", ", ")
+	}
+	return "identity"
+}
+
+// forwardQuery is the query sent to the origin: the raw query unchanged
+// when either selection takes every parameter, else the selected ones in
+// the key's canonical form.
+func forwardQuery(raw string, key, fwd Selection) string {
+	if (key.All && len(key.Except) == 0) || (fwd.All && len(fwd.Except) == 0) {
+		return raw
+	}
+	either := Selection{Names: append(slices.Clone(key.Names), fwd.Names...)}
+	if key.All || fwd.All {
+		either = Selection{All: true}
+		for _, n := range append(slices.Clone(key.Except), fwd.Except...) {
+			if !key.has(n) && !fwd.has(n) {
+				either.Except = append(either.Except, n)
+			}
+		}
+	}
+	return encodeQuery(selectQuery(raw, either))
+}
+
+// forwardHeader selects the viewer header fields for the origin.
+func forwardHeader(r *http.Request, p Policy) http.Header {
+	named := map[string]bool{}
+	for _, c := range r.Header.Values("Connection") {
+		for _, f := range fieldList(c) {
+			named[f] = true
+		}
+	}
+	keyed := keyHeaderNames(p.Key.Headers)
+	fwd := p.Forward.Headers
+	out := make(http.Header, len(r.Header))
+	for k, vs := range r.Header {
+		switch {
+		case named[k] || slices.Contains(hopHeaders, k), k == "Cookie", k == "Accept-Encoding" && !fwd.hasHeader(k),
+			k == "X-Forwarded-For", k == "X-Forwarded-Proto":
+			continue
+		case slices.Contains(keyed, k), fwd.namesHeader(k),
+			fwd.hasHeader(k) && !slices.Contains(overrideHeaders, k):
+			out[k] = slices.Clone(vs)
+		}
+	}
+	fc := p.Forward.Cookies
+	if fc.All && len(fc.Except) == 0 {
+		if vs := r.Header.Values("Cookie"); len(vs) > 0 {
+			out["Cookie"] = slices.Clone(vs)
+		}
+		return out
+	}
+	var parts []string
+	for _, c := range r.Cookies() {
+		if p.Key.Cookies.has(c.Name) || fc.has(c.Name) {
+			parts = append(parts, c.Name+"="+c.Value)
+		}
+	}
+	if len(parts) > 0 {
+		out.Set("Cookie", strings.Join(parts, "; "))
+	}
+	return out
+}
+
+// unkeyedCredentials reports whether an origin request carries credentials
+// that neither the key nor the response's Vary separates: Authorization, or
+// a cookie the key does not select. The response to it could be one
+// viewer's own.
+func unkeyedCredentials(originReq *http.Request, k KeyPolicy, vary []string) bool {
+	if originReq.Header.Get("Authorization") != "" && !slices.Contains(keyHeaderNames(k.Headers), "Authorization") &&
+		!slices.Contains(vary, "Authorization") {
+		return true
+	}
+	if originReq.Header.Get("Cookie") == "" || slices.Contains(vary, "Cookie") {
+		return false
+	}
+	for _, c := range originReq.Cookies() {
+		if !k.Cookies.has(c.Name) {
+			return true
+		}
+	}
+	return false
 }

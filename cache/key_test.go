@@ -177,7 +177,7 @@ func TestOriginRequestStripsUnkeyed(t *testing.T) {
 		"Authorization", "Bearer x", "Range", "bytes=0-0", "If-None-Match", `"viewer"`, "If-Modified-Since", "x",
 		"Accept-Encoding", "br, gzip, deflate", "User-Agent", "ua", "Connection", "close")
 	r.RequestURI = r.URL.RequestURI()
-	o := OriginRequest(context.Background(), r, p)
+	o := OriginRequest(context.Background(), r, Policy{Key: p})
 	want := http.Header{"Origin": {"https://o.example"}, "Cookie": {"lang=en"}, "Accept-Encoding": {"gzip"}}
 	if len(o.Header) != len(want) {
 		t.Errorf("forwarded headers %v", o.Header)
@@ -195,13 +195,13 @@ func TestOriginRequestStripsUnkeyed(t *testing.T) {
 	}
 	// No key policy: only identity Accept-Encoding (so Go's transport does
 	// not decode gzip behind the cache's back).
-	o = OriginRequest(context.Background(), r, KeyPolicy{})
+	o = OriginRequest(context.Background(), r, Policy{})
 	if len(o.Header) != 1 || o.Header.Get("Accept-Encoding") != "identity" || o.URL.RawQuery != "" {
 		t.Errorf("bare forward: %v %q", o.Header, o.URL.RawQuery)
 	}
 	// What the key holds is exactly what is forwarded: the forwarded
 	// request has the same key as the viewer's.
-	if Key(OriginRequest(context.Background(), r, p), p) != Key(r, p) {
+	if Key(OriginRequest(context.Background(), r, Policy{Key: p}), p) != Key(r, p) {
 		t.Error("origin request keys differently from the viewer request")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,7 +26,57 @@ type Policy struct {
 	// CacheOPTIONS caches OPTIONS responses (under their own key) besides
 	// GET and HEAD, like CloudFront's "GET, HEAD, OPTIONS" cached methods.
 	CacheOPTIONS bool
+
+	// Forward is the origin request policy: what reaches the origin besides
+	// the key. The zero value forwards the key only.
+	Forward OriginRequestPolicy
+	// ErrorCachingMinTTL is the freshness of a heuristically cacheable
+	// error (404, 405, 410, 414, 501) without explicit freshness, when
+	// DefaultTTL > 0 permits heuristics (CloudFront's error caching minimum
+	// TTL, 10s there by default).
+	ErrorCachingMinTTL time.Duration
+	// StaleIfError and StaleWhileRevalidate are the operator's serve-stale
+	// windows (nginx's proxy_cache_use_stale), applied even when the origin
+	// sends no such directive; the longer of the two grants wins.
+	// must-revalidate, proxy-revalidate, no-cache and s-maxage forbid them.
+	StaleIfError, StaleWhileRevalidate time.Duration
+	// StaleOnStatus lists the origin statuses that count as an error for
+	// stale-if-error; nil means 500, 502, 503 and 504 (RFC 5861).
+	StaleOnStatus []int
 }
+
+// OriginRequestPolicy is CloudFront's origin request policy: the viewer
+// headers, cookies and query strings forwarded to the origin on top of
+// those in the cache key.
+type OriginRequestPolicy struct {
+	// Headers selects viewer headers (case-insensitive names). Hop-by-hop
+	// fields, the edge's own X-Forwarded-* and the override headers
+	// (overrideHeaders) are never forwarded by All; only naming one
+	// forwards it.
+	Headers Selection
+	// Cookies and QueryStrings select by name (case-sensitive).
+	Cookies, QueryStrings Selection
+	// Host forwards the viewer's Host instead of the origin's domain name
+	// (CloudFront's AllViewer); the proxy applies it.
+	Host bool
+}
+
+// ForwardAll is the origin request policy an ordinary application needs:
+// every end-to-end viewer header, cookie and query string (CloudFront's
+// AllViewerExceptHostHeader).
+func ForwardAll() OriginRequestPolicy {
+	return OriginRequestPolicy{Headers: SelectAll(), Cookies: SelectAll(), QueryStrings: SelectAll()}
+}
+
+// overrideHeaders rewrite what a request means to some frameworks (URL,
+// method, scheme, host, client address): a viewer could use them to make
+// the origin produce a response stored under another request's key. They
+// are forwarded only when an origin request policy names them.
+var overrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method",
+	"X-Method-Override", "X-Forwarded-Scheme", "X-Forwarded-Host", "X-Forwarded-Server", "X-Forwarded-Port",
+	"X-Forwarded-Prefix", "X-Forwarded-Path", "X-Forwarded-Ssl", "X-Original-Host", "X-Host", "X-Url-Scheme",
+	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Http-Host-Override", "X-Forwarded-Uri", "X-Original-Uri",
+	"X-Forwarded-Protocol", "Front-End-Https"}
 
 // KeyPolicy names the query strings, headers and cookies in the cache key.
 type KeyPolicy struct {
@@ -41,13 +92,15 @@ type KeyPolicy struct {
 	AcceptEncodingGzip, AcceptEncodingBrotli bool
 }
 
-// Selection is CloudFront's none / all / allow-list choice. The zero value
-// selects nothing.
+// Selection is CloudFront's none / all / allow-list / all-except choice.
+// The zero value selects nothing.
 type Selection struct {
-	// All selects every name; Names is then ignored.
+	// All selects every name but those in Except; Names is then ignored.
 	All bool
 	// Names is the allow-list used when All is false.
 	Names []string
+	// Except is the deny-list used when All is true.
+	Except []string
 }
 
 // SelectAll selects every name.
@@ -56,7 +109,29 @@ func SelectAll() Selection { return Selection{All: true} }
 // SelectNames selects only the given names.
 func SelectNames(names ...string) Selection { return Selection{Names: names} }
 
-func (s Selection) has(name string) bool { return s.All || slices.Contains(s.Names, name) }
+// SelectAllExcept selects every name but the given ones.
+func SelectAllExcept(names ...string) Selection { return Selection{All: true, Except: names} }
+
+func (s Selection) has(name string) bool {
+	if s.All {
+		return !slices.Contains(s.Except, name)
+	}
+	return slices.Contains(s.Names, name)
+}
+
+// hasHeader is has for header names, which are case-insensitive.
+func (s Selection) hasHeader(name string) bool {
+	eq := func(n string) bool { return strings.EqualFold(n, name) }
+	if s.All {
+		return !slices.ContainsFunc(s.Except, eq)
+	}
+	return slices.ContainsFunc(s.Names, eq)
+}
+
+// namesHeader reports whether the allow-list names a header explicitly.
+func (s Selection) namesHeader(name string) bool {
+	return !s.All && slices.ContainsFunc(s.Names, func(n string) bool { return strings.EqualFold(n, name) })
+}
 
 func (s Selection) none() bool { return !s.All && len(s.Names) == 0 }
 
@@ -129,10 +204,12 @@ var defaultCacheable = map[int]bool{200: true, 203: true, 204: true, 300: true, 
 	404: true, 405: true, 410: true, 414: true, 501: true}
 
 // neverStored are errors that a crafted request can provoke (oversized or
-// malformed headers, an overloaded origin): storing them is cache-poisoned
-// denial of service, whatever Cache-Control the origin put on them.
+// malformed headers, an oversized body): storing them is cache-poisoned
+// denial of service, whatever Cache-Control the origin put on them. Other
+// errors are stored as RFC 9111 allows, 5xx only with the origin's
+// explicit freshness (see Decide).
 func neverStored(status int) bool {
-	return status == 400 || status == 413 || status == 431 || (status >= 500 && status != 501)
+	return status == 400 || status == 413 || status == 431
 }
 
 // Decide reports whether the response to originReq (the request as forwarded
@@ -141,9 +218,15 @@ func neverStored(status int) bool {
 //
 // The rules, in order:
 //   - only GET (and OPTIONS with CacheOPTIONS) responses are stored, never a
-//     HEAD response, a 206 or a 304, nor 400, 413, 431 or 5xx other than 501;
+//     HEAD response, a 206 or a 304, nor 400, 413 or 431;
 //   - other statuses outside RFC 9110's heuristically cacheable set need
-//     explicit freshness (s-maxage, max-age, Expires) or public;
+//     explicit freshness (s-maxage, max-age, Expires) or public, and a 5xx
+//     (but 501) needs explicit freshness: an origin's error is stored only
+//     for as long as the origin itself said;
+//   - a heuristically cacheable error (404, 405, 410, 414, 501) without
+//     explicit freshness gets ErrorCachingMinTTL when DefaultTTL > 0;
+//   - credentials the key does not separate (Authorization, an unkeyed
+//     cookie) need public, s-maxage or a targeted field (CDN-Cache-Control);
 //   - a request with Authorization needs public, s-maxage or must-revalidate
 //     (RFC 9111 §3.5);
 //   - no-store and private are honoured unless MinTTL > 0 (CloudFront then
@@ -162,7 +245,7 @@ func neverStored(status int) bool {
 //     no-cache forbid it, while the proxy-revalidate that s-maxage implies
 //     (RFC 9111 §5.2.2.10) yields to those explicit directives.
 func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now time.Time) Decision {
-	cc := parseCacheControl(h)
+	cc, targeted := responseCacheControl(h)
 	no := func(reason string) Decision { return Decision{Reason: reason} }
 	switch {
 	case originReq.Method == http.MethodHead:
@@ -177,11 +260,27 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 	case neverStored(status):
 		return no(fmt.Sprintf("status %d is never cached", status))
 	}
-	lifetime, explicit, forbidden := p.lifetime(cc, h, now)
-	if !defaultCacheable[status] && !explicit && !cc.public {
+	// must-understand (RFC 9111 §5.2.2.3): store only a status we know,
+	// and then ignore no-store.
+	understood := http.StatusText(status) != ""
+	if cc.mustUnderstand {
+		if !understood {
+			return no(fmt.Sprintf("must-understand with status %d", status))
+		}
+		cc.noStore = false
+	}
+	lifetime, explicit, forbidden := p.lifetime(cc, targeted, h, now)
+	if !defaultCacheable[status] && !explicit && (!cc.public || status >= 500) {
 		return no(fmt.Sprintf("status %d needs explicit freshness", status))
 	}
-	if originReq.Header.Get("Authorization") != "" && !cc.public && cc.sMaxAge == absent && !cc.mustRevalidate {
+	if !explicit && status >= 400 && p.DefaultTTL > 0 && !forbidden {
+		lifetime = p.ErrorCachingMinTTL
+	}
+	shared := cc.public || cc.sMaxAge != absent || targeted
+	if unkeyedCredentials(originReq, p.Key, varyFields(h)) && !shared {
+		return no("credentials not in the cache key, and no public, s-maxage or CDN-Cache-Control")
+	}
+	if originReq.Header.Get("Authorization") != "" && !shared && !cc.mustRevalidate {
 		return no("authorized request without public, s-maxage or must-revalidate")
 	}
 	if p.MinTTL <= 0 && cc.noStore {
@@ -190,7 +289,7 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 	if p.MinTTL <= 0 && cc.private {
 		return no("private")
 	}
-	if slices.Contains(h.Values("Vary"), "*") || varyStar(h) {
+	if varyStar(h) {
 		return no("Vary: *")
 	}
 	strip := append(slices.Clone(cc.privateFields), cc.noCacheFields...)
@@ -202,11 +301,27 @@ func (p Policy) Decide(originReq *http.Request, status int, h http.Header, now t
 	if !d.NoStale {
 		d.StaleWhileRevalidate = p.capStale(cc.staleWhileRevalidate)
 		d.StaleIfError = p.capStale(cc.staleIfError)
+		if cc.sMaxAge == absent && !forbidden {
+			// The operator's windows; s-maxage forbids serving stale
+			// unless the origin itself granted it (RFC 9111 §5.2.2.10).
+			d.StaleWhileRevalidate = max(d.StaleWhileRevalidate, p.StaleWhileRevalidate)
+			d.StaleIfError = max(d.StaleIfError, p.StaleIfError)
+		}
 	}
 	if lifetime <= 0 && h.Get("ETag") == "" && h.Get("Last-Modified") == "" && d.StaleIfError == 0 {
 		return no("no freshness and no validator")
 	}
 	return d
+}
+
+// StaleStatus reports whether an origin status is an error that a stale
+// entry may answer in place of (RFC 5861's 500, 502, 503, 504 unless the
+// policy lists others).
+func (p Policy) StaleStatus(status int) bool {
+	if p.StaleOnStatus == nil {
+		return status == 500 || status == 502 || status == 503 || status == 504
+	}
+	return slices.Contains(p.StaleOnStatus, status)
 }
 
 func varyStar(h http.Header) bool {
@@ -242,18 +357,21 @@ func (p Policy) capStale(n int64) time.Duration {
 //
 // explicit reports whether the origin gave freshness itself.
 func (p Policy) Lifetime(h http.Header, now time.Time) (lifetime time.Duration, explicit bool) {
-	l, e, _ := p.lifetime(parseCacheControl(h), h, now)
+	cc, targeted := responseCacheControl(h)
+	l, e, _ := p.lifetime(cc, targeted, h, now)
 	return l, e
 }
 
-func (p Policy) lifetime(cc cacheControl, h http.Header, now time.Time) (lifetime time.Duration, explicit, forbidden bool) {
+// lifetime applies the TTL rules; a targeted field (RFC 9213) replaces
+// Expires as well as Cache-Control.
+func (p Policy) lifetime(cc cacheControl, targeted bool, h http.Header, now time.Time) (lifetime time.Duration, explicit, forbidden bool) {
 	var origin time.Duration
 	switch {
 	case cc.sMaxAge != absent:
 		origin, explicit = seconds(cc.sMaxAge), true
 	case cc.maxAge != absent:
 		origin, explicit = seconds(cc.maxAge), true
-	case len(h.Values("Expires")) > 0:
+	case !targeted && len(h.Values("Expires")) > 0:
 		explicit = true
 		exp, ok := httpDate(h.Get("Expires"))
 		if !ok || len(h.Values("Expires")) > 1 {

@@ -84,6 +84,11 @@ func TestLifetimeCloudFrontTable(t *testing.T) {
 		{"Expires without Date uses receipt", p0, hdr("Expires", t0.Add(30*time.Minute).Format(http.TimeFormat)), 30 * time.Minute, true},
 		{"Expires past", p0, hdr("Date", date, "Expires", t0.Add(-time.Hour).Format(http.TimeFormat)), 0, true},
 		{"Expires invalid (0)", p0, hdr("Expires", "0"), 0, true},
+		{"Expires with extra spaces is invalid", p0, hdr("Date", date, "Expires", "Sat,  01 Mar 2025 13:00:00 GMT"), 0, true},
+		{"Expires with a one-digit hour is invalid", p0, hdr("Date", date, "Expires", "Sat, 01 Mar 2025 3:00:00 GMT"), 0, true},
+		{"Expires in lower-case gmt is invalid", p0, hdr("Date", date, "Expires", "Sat, 01 Mar 2025 13:00:00 gmt"), 0, true},
+		{"Expires in RFC 850 form", p0, hdr("Date", date, "Expires", "Saturday, 01-Mar-25 13:00:00 GMT"), time.Hour, true},
+		{"Expires in asctime form", p0, hdr("Date", date, "Expires", "Sat Mar  1 13:00:00 2025"), time.Hour, true},
 		{"min>0 Expires below min", pMin, hdr("Date", date, "Expires", t0.Add(time.Minute).Format(http.TimeFormat)), time.Hour, true},
 		{"min>0 Expires above max", pMin, hdr("Date", date, "Expires", t0.Add(100*time.Hour).Format(http.TimeFormat)), 10 * time.Hour, true},
 		{"no headers: default", p0, hdr(), 24 * time.Hour, false},
@@ -109,6 +114,10 @@ func TestDecide(t *testing.T) {
 	p0 := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour}
 	pure := Policy{MaxTTL: 24 * time.Hour}
 	pMin := Policy{MinTTL: time.Minute, DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour}
+	pErr := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, ErrorCachingMinTTL: 10 * time.Second}
+	pAuth := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, Key: KeyPolicy{Headers: []string{"authorization"}}}
+	pCookie := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, Key: KeyPolicy{Cookies: SelectNames("lang")}}
+	pStale := Policy{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour, StaleIfError: time.Hour, StaleWhileRevalidate: 30 * time.Second}
 	head, _ := http.NewRequest(http.MethodHead, "https://e.com/", nil)
 	opts, _ := http.NewRequest(http.MethodOptions, "https://e.com/", nil)
 	post, _ := http.NewRequest(http.MethodPost, "https://e.com/", nil)
@@ -136,15 +145,91 @@ func TestDecide(t *testing.T) {
 		{"304", p0, getReq(), 304, hdr("Cache-Control", "max-age=60"), false, nil},
 		{"400 even with max-age", p0, getReq(), 400, hdr("Cache-Control", "public, max-age=600"), false, nil},
 		{"431", p0, getReq(), 431, hdr("Cache-Control", "max-age=600"), false, nil},
-		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), false, nil},
-		{"404 default", p0, getReq(), 404, hdr(), true, nil},
+		{"503 with max-age", p0, getReq(), 503, hdr("Cache-Control", "max-age=600"), true, nil},
+		{"503 public without freshness", p0, getReq(), 503, hdr("Cache-Control", "public"), false, nil},
+		{"500 without freshness", pErr, getReq(), 500, hdr(), false, nil},
+		{"599 with must-understand", p0, getReq(), 599, hdr("Cache-Control", "max-age=60, must-understand"), false, nil},
+		{"599 with max-age", p0, getReq(), 599, hdr("Cache-Control", "max-age=60"), true, nil},
+		{"must-understand overrides no-store", p0, getReq(), 200, hdr("Cache-Control", "max-age=60, must-understand, no-store"), true, nil},
+		{"413 with max-age", p0, getReq(), 413, hdr("Cache-Control", "max-age=600"), false, nil},
+		{"404 default: error caching minimum TTL", pErr, getReq(), 404, hdr(), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 10*time.Second {
+				t.Errorf("lifetime %s, want the error caching minimum TTL", d.Lifetime)
+			}
+		}},
+		{"404 pure RFC: no heuristics", pure, getReq(), 404, hdr(), false, nil},
+		{"404 with max-age", pErr, getReq(), 404, hdr("Cache-Control", "max-age=60"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != time.Minute {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"410 default", pErr, getReq(), 410, hdr(), true, nil},
+		{"403 default is not heuristically cacheable", pErr, getReq(), 403, hdr(), false, nil},
 		{"302 without freshness", p0, getReq(), 302, hdr(), false, nil},
 		{"302 with max-age", p0, getReq(), 302, hdr("Cache-Control", "max-age=60"), true, nil},
-		{"403 public", p0, getReq(), 403, hdr("Cache-Control", "public"), true, nil},
+		{"403 public", pErr, getReq(), 403, hdr("Cache-Control", "public"), true, nil},
 		{"Authorization plain", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
 		{"Authorization public", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "public, max-age=60"), true, nil},
 		{"Authorization s-maxage", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "s-maxage=60"), true, nil},
-		{"Authorization must-revalidate", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), true, nil},
+		{"Authorization keyed must-revalidate (RFC 9111 §3.5)", pAuth, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), true, nil},
+		{"Authorization keyed plain", pAuth, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
+		{"Authorization unkeyed must-revalidate", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), false, nil},
+		{"Authorization unkeyed CDN-Cache-Control", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cdn-Cache-Control", "max-age=60"), true, nil},
+		{"unkeyed cookie, default TTL", p0, getReq("Cookie", "session=1"), 200, hdr(), false, nil},
+		{"unkeyed cookie, max-age", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "max-age=60"), false, nil},
+		{"unkeyed cookie, public", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "public, max-age=60"), true, nil},
+		{"unkeyed cookie, s-maxage", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "s-maxage=60"), true, nil},
+		{"cookie separated by Vary: Cookie", p0, getReq("Cookie", "session=1"), 200, hdr("Cache-Control", "max-age=60", "Vary", "Cookie"), true, nil},
+		{"Authorization separated by Vary (RFC 9111 §3.5 still applies)", p0, getReq("Authorization", "Bearer x"), 200, hdr("Cache-Control", "max-age=60, must-revalidate", "Vary", "Authorization"), true, nil},
+		{"keyed cookie, default TTL", pCookie, getReq("Cookie", "lang=en"), 200, hdr(), true, nil},
+		{"keyed and unkeyed cookie", pCookie, getReq("Cookie", "lang=en; session=1"), 200, hdr(), false, nil},
+		{"CDN-Cache-Control over Cache-Control", p0, getReq(), 200, hdr("Cache-Control", "no-store", "Cdn-Cache-Control", "max-age=600"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 10*time.Minute {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"Edgegate-CDN-Cache-Control over CDN-Cache-Control", p0, getReq(), 200, hdr("Cache-Control", "max-age=60", "Cdn-Cache-Control", "no-store", "Edgegate-Cdn-Cache-Control", "max-age=86400"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != 24*time.Hour {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"CDN-Cache-Control private", p0, getReq(), 200, hdr("Cache-Control", "max-age=60", "Cdn-Cache-Control", "private"), false, nil},
+		{"invalid CDN-Cache-Control is ignored", p0, getReq(), 200, hdr("Cache-Control", "no-store", "Cdn-Cache-Control", "Max-Age=600"), false, nil},
+		{"CDN-Cache-Control ignores Expires", p0, getReq(), 200, hdr("Cdn-Cache-Control", "public", "Expires", "Thu, 01 Dec 2100 16:00:00 GMT"), true, func(t *testing.T, d Decision) {
+			if d.Lifetime != p0.DefaultTTL {
+				t.Errorf("lifetime %s", d.Lifetime)
+			}
+		}},
+		{"operator stale windows without origin directives", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != time.Hour || d.StaleWhileRevalidate != 30*time.Second {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: the origin's longer one wins", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, stale-while-revalidate=90"), true, func(t *testing.T, d Decision) {
+			if d.StaleWhileRevalidate != 90*time.Second {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: must-revalidate forbids", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, must-revalidate"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: proxy-revalidate forbids", pStale, getReq(), 200, hdr("Cache-Control", "max-age=60, proxy-revalidate"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: no-cache forbids", pStale, getReq(), 200, hdr("Cache-Control", "no-cache", "ETag", `"a"`), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
+		{"operator stale windows: s-maxage forbids", pStale, getReq(), 200, hdr("Cache-Control", "s-maxage=60"), true, func(t *testing.T, d Decision) {
+			if d.StaleIfError != 0 || d.StaleWhileRevalidate != 0 {
+				t.Errorf("got %+v", d)
+			}
+		}},
 		{"no-store", p0, getReq(), 200, hdr("Cache-Control", "no-store"), false, nil},
 		{"private", p0, getReq(), 200, hdr("Cache-Control", "private, max-age=60"), false, nil},
 		{"private min>0 (AWS override)", pMin, getReq(), 200, hdr("Cache-Control", "private"), true, func(t *testing.T, d Decision) {
@@ -262,6 +347,9 @@ func TestAgeAndFreshness(t *testing.T) {
 		{"apparent age from Date", hdr("Date", t0.Add(-30*time.Second).Format(http.TimeFormat)), t0, t0, t0, time.Minute, 0, 0, false, 30 * time.Second, Fresh, true},
 		{"Date in future ignored", hdr("Date", t0.Add(time.Hour).Format(http.TimeFormat)), t0, t0, t0, time.Minute, 0, 0, false, 0, Fresh, true},
 		{"invalid Age", hdr("Age", "-5"), t0, t0, t0, time.Minute, 0, 0, false, 0, Fresh, true},
+		{"Age list: the first member", hdr("Age", "7200, 0"), t0, t0, t0, 3 * time.Hour, 0, 0, false, 2 * time.Hour, Fresh, true},
+		{"Age field lines: the first", http.Header{"Age": {"30", "0"}}, t0, t0, t0, time.Hour, 0, 0, false, 30 * time.Second, Fresh, true},
+		{"Age list with an invalid first member", hdr("Age", "x, 50"), t0, t0, t0, time.Hour, 0, 0, false, 0, Fresh, true},
 		{"in swr window", hdr(), t0, t0, t0.Add(70 * time.Second), time.Minute, 30 * time.Second, 0, false, 70 * time.Second, StaleRevalidateInBackground, false},
 		{"past swr, in sie", hdr(), t0, t0, t0.Add(100 * time.Second), time.Minute, 30 * time.Second, time.Minute, false, 100 * time.Second, Stale, true},
 		{"past sie", hdr(), t0, t0, t0.Add(200 * time.Second), time.Minute, 0, time.Minute, false, 200 * time.Second, Stale, false},
@@ -336,8 +424,10 @@ func TestFreshen(t *testing.T) {
 		life    time.Duration
 		wantHdr map[string]string
 	}{
-		{"same etag updates", hdr("ETag", `"v1"`, "Cache-Control", "max-age=120", "X-New", "2", "Content-Length", "0", "Connection", "close"),
-			true, true, 2 * time.Minute, map[string]string{"X-Old": "1", "X-New": "2", "Content-Length": "5", "Connection": ""}},
+		{"same etag updates", hdr("ETag", `"v1"`, "Cache-Control", "max-age=120", "X-New", "2", "Content-Length", "0", "Connection", "close",
+			"Content-Encoding", "br", "Content-Range", "bytes 0-1/2", "Content-Md5", "x"),
+			true, true, 2 * time.Minute, map[string]string{"X-Old": "1", "X-New": "2", "Content-Length": "5", "Connection": "",
+				"Content-Encoding": "", "Content-Range": "", "Content-Md5": ""}},
 		{"no validators updates", hdr("Cache-Control", "max-age=30"), true, true, 30 * time.Second, map[string]string{"ETag": `"v1"`}},
 		{"other etag refused", hdr("ETag", `"v2"`), false, false, 0, nil},
 		{"304 turning no-store", hdr("ETag", `"v1"`, "Cache-Control", "no-store"), true, false, 0, nil},
@@ -366,5 +456,62 @@ func TestFreshen(t *testing.T) {
 				t.Error("body lost or stored entry mutated")
 			}
 		})
+	}
+}
+
+func TestParseTargeted(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		ok     bool
+		maxAge int64
+		check  func(cacheControl) bool
+	}{
+		{"max-age=600", true, 600, nil},
+		{"max-age=600, stale-if-error=30;x=1", true, 600, func(cc cacheControl) bool { return cc.staleIfError == 30 }},
+		{`no-cache="set-cookie", public`, true, absent, func(cc cacheControl) bool {
+			return !cc.noCache && cc.public && len(cc.noCacheFields) == 1 && cc.noCacheFields[0] == "Set-Cookie"
+		}},
+		{"no-store", true, absent, func(cc cacheControl) bool { return cc.noStore }},
+		{"private=?0, max-age=5", true, 5, func(cc cacheControl) bool { return !cc.private }},
+		{"foobar, max-age=3600", true, 3600, nil},
+		{"max-age=2147483648", true, maxDelta, nil},
+		{"max-age=99999999999", true, maxDelta, nil},
+		{"max-age=1.5", false, 0, nil},    // valid SF, but not a delta: the field is ignored
+		{"max-age=\"60\"", false, 0, nil}, // likewise
+		{"max-age=10000, &&&&&", false, 0, nil},
+		{"max-age =100", false, 0, nil},
+		{"max-age= 100", false, 0, nil},
+		{"Max-Age=600", false, 0, nil}, // SF keys are lower case
+		{"max-age=600,", false, 0, nil},
+		{"max-age=", false, 0, nil},
+		{"", false, 0, nil},
+		{"max-age=600 public", false, 0, nil},
+	} {
+		cc, ok := parseTargeted(tt.in)
+		if ok != tt.ok || (ok && cc.maxAge != tt.maxAge) || (ok && tt.check != nil && !tt.check(cc)) {
+			t.Errorf("%q: ok %v %+v", tt.in, ok, cc)
+		}
+	}
+}
+
+func TestHTTPDateStrict(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"Sun, 06 Nov 1994 08:49:37 GMT":   true,
+		"Sunday, 06-Nov-94 08:49:37 GMT":  true,
+		"Sun Nov  6 08:49:37 1994":        true,
+		"Sun Nov 16 08:49:37 1994":        true,
+		"Sun, 06 Nov 1994 08:49:37 UTC":   false,
+		"Sun, 6 Nov 1994 08:49:37 GMT":    false,
+		"Sun, 06 Nov 1994 8:49:37 GMT":    false,
+		" Sun, 06 Nov 1994 08:49:37 GMT":  false,
+		"Sun, 06 Nov 1994 08:49:37 GMT ":  false,
+		"Sun,  06 Nov 1994 08:49:37 GMT":  false,
+		"Sun, 06 Nov 1994 08:49:37 +0000": false,
+		"0":                               false,
+		"Sun, 06 Foo 1994 08:49:37 GMT":   false,
+	} {
+		if _, got := httpDate(v); got != ok {
+			t.Errorf("%q: valid = %v, want %v", v, got, ok)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 //   - no body for HEAD (headers as for GET, Content-Length included).
 func Respond(e *Entry, r *http.Request, now time.Time) (status int, h http.Header, body []byte) {
 	h = e.ResponseHeader(now)
+	h.Del(OwnTargetedField) // it speaks to this edge only
 	status, body = e.Status, e.Body
 	if e.Status == http.StatusOK || e.Status == http.StatusNoContent {
 		if notModified(e, r) {

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgegate/edgegate/acme/redisstore"
@@ -19,26 +22,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// cachePolicy maps a behavior's cache policy to the cache package's.
+// cachePolicy maps a behavior's cache and origin request policies to the
+// cache package's.
 func cachePolicy(b *Behavior) cache.Policy {
 	p := b.CachePolicy
-	sel := func(l NameList) cache.Selection {
-		if l.All {
-			return cache.SelectAll()
-		}
-		return cache.SelectNames(l.Names...)
-	}
 	return cache.Policy{
 		MinTTL:     p.MinTTL.D(),
 		DefaultTTL: p.DefaultTTL.D(),
 		MaxTTL:     p.MaxTTL.D(),
 		Key: cache.KeyPolicy{
-			QueryStrings:         sel(p.Key.QueryStrings),
+			QueryStrings:         p.Key.QueryStrings.selection(),
 			Headers:              p.Key.Headers,
-			Cookies:              sel(p.Key.Cookies),
+			Cookies:              p.Key.Cookies.selection(),
 			AcceptEncodingGzip:   b.Compress,
 			AcceptEncodingBrotli: b.Compress,
 		},
+		Forward:              b.OriginRequestPolicy.forward(),
+		ErrorCachingMinTTL:   p.ErrorCachingMinTTL.D(),
+		StaleIfError:         p.StaleIfError.D(),
+		StaleWhileRevalidate: p.StaleWhileRevalidate.D(),
+		StaleOnStatus:        p.StaleOnStatus,
 	}
 }
 
@@ -72,8 +75,13 @@ func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
 // the origin is reached through the same target (transport, failover) as
 // uncached requests.
 func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
+	relay := &interimRelay{w: ex}
 	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
 		s.setForwarding(oreq.Header, r, ex)
+		if b.policy.Forward.Host {
+			ctx = context.WithValue(ctx, viewerHostKey{}, r.Host)
+		}
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: relay.send})
 		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
 		if err == nil {
 			resp.Body = &markedBody{ReadCloser: resp.Body}
@@ -81,6 +89,7 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 		return resp, err
 	}
 	resp, err := s.cache.c.Do(r.Context(), r, b.policy, origin)
+	relay.stop() // from here on the header map is ours alone
 	if err != nil {
 		s.originError(ex, r, ex, err)
 		return
@@ -89,13 +98,15 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	if resp.Status >= 400 {
 		result = accesslog.ResultError
 	}
-	ex.classify(result, result, result)
+	ex.classify(result, result, detailedResult(resp.Outcome, result))
 	h := ex.Header()
 	copyEndToEnd(h, resp.Header)
 	s.edgeHeaders(h, ex, result)
 	h.Set("Cache-Status", cacheStatus(resp.Outcome, resp.Entry))
 	if resp.Stream == nil {
-		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		if r.Method != http.MethodHead {
+			h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		} // a HEAD keeps the stored object's Content-Length, set by cache.Respond
 		ex.WriteHeader(resp.Status)
 		if len(resp.Body) > 0 {
 			_, _ = ex.Write(resp.Body)
@@ -126,6 +137,84 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	}
 }
 
+// serveUncached proxies a request of a behavior that does not cache: the
+// origin request policy still decides what reaches the origin.
+func (s *Server) serveUncached(ex *exchange, r *http.Request, b *behavior) {
+	out := cache.Forwarded(r.Context(), r, b.policy)
+	// The edge builds X-Forwarded-For from the viewer's chain (setForwarding).
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		out.Header["X-Forwarded-For"] = xff
+	}
+	out.RequestURI = r.RequestURI
+	if b.policy.Forward.Host {
+		out = out.WithContext(context.WithValue(out.Context(), viewerHostKey{}, r.Host))
+	}
+	b.target.proxy.ServeHTTP(ex, out)
+}
+
+// viewerHostKey carries the viewer's Host to origin.prepare when the origin
+// request policy forwards it (AllViewer).
+type viewerHostKey struct{}
+
+// interimRelay passes an origin's 1xx responses (103 Early Hints, ...) on
+// to the viewer while the viewer's request is still waiting for the cache.
+// A collapsed or background fetch may outlive that wait: stop makes the
+// relay mute before the handler touches the response again.
+type interimRelay struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	stopped bool
+}
+
+func (ir *interimRelay) send(code int, h textproto.MIMEHeader) error {
+	ir.mu.Lock()
+	defer ir.mu.Unlock()
+	if ir.stopped || code == http.StatusSwitchingProtocols {
+		return nil
+	}
+	// The interim response goes out with its own fields only; whatever the
+	// header map held before is put back for the final response.
+	dst := ir.w.Header()
+	saved := make(http.Header, len(dst))
+	for k, vs := range dst {
+		saved[k] = vs
+		delete(dst, k)
+	}
+	for k, vs := range h {
+		if !isHopByHop(k) {
+			dst[k] = vs
+		}
+	}
+	ir.w.WriteHeader(code)
+	for k := range dst {
+		delete(dst, k)
+	}
+	for k, vs := range saved {
+		dst[k] = vs
+	}
+	return nil
+}
+
+func (ir *interimRelay) stop() {
+	ir.mu.Lock()
+	ir.stopped = true
+	ir.mu.Unlock()
+}
+
+// detailedResult is x-edge-detailed-result-type for a cached answer: the
+// result itself, or which origin failure a stale copy stood in for.
+func detailedResult(o cache.Outcome, result accesslog.ResultType) accesslog.ResultType {
+	switch o {
+	case cache.StaleConnectError:
+		return accesslog.ResultStaleHitOriginConnectError
+	case cache.StaleTimeout:
+		return accesslog.ResultStaleHitOriginCommError
+	case cache.StaleOriginStatus:
+		return accesslog.ResultStaleHitOriginError
+	}
+	return result
+}
+
 // copyEndToEnd copies response headers without hop-by-hop ones, including
 // those the origin named in Connection.
 func copyEndToEnd(dst, src http.Header) {
@@ -153,6 +242,9 @@ func cacheStatus(o cache.Outcome, e *cache.Entry) string {
 		return "edgegate; hit"
 	case cache.StaleHit:
 		return "edgegate; hit; fwd=stale"
+	case cache.StaleConnectError, cache.StaleTimeout, cache.StaleOriginStatus:
+		// RFC 9211 detail: the same name as in the standard log.
+		return "edgegate; hit; fwd=stale; detail=" + string(detailedResult(o, ""))
 	case cache.RefreshHit:
 		return "edgegate; fwd=stale; fwd-status=304; stored"
 	case cache.Pass:

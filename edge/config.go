@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/acme"
+	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/originconn"
 	"github.com/edgegate/edgegate/internal/yamlconf"
 	"go.yaml.in/yaml/v3"
@@ -128,11 +129,96 @@ type OriginGroup struct {
 
 // Behavior routes requests matching a path pattern to a target.
 type Behavior struct {
-	PathPattern    string      `yaml:"path_pattern"`
-	Target         string      `yaml:"target"`
-	CachePolicy    CachePolicy `yaml:"cache_policy"`
-	AllowedMethods []string    `yaml:"allowed_methods"`
-	Compress       bool        `yaml:"compress"`
+	PathPattern         string              `yaml:"path_pattern"`
+	Target              string              `yaml:"target"`
+	CachePolicy         CachePolicy         `yaml:"cache_policy"`
+	OriginRequestPolicy OriginRequestPolicy `yaml:"origin_request_policy"`
+	AllowedMethods      []string            `yaml:"allowed_methods"`
+	Compress            bool                `yaml:"compress"`
+}
+
+// OriginRequestPolicy names what reaches the origin besides the cache key:
+// one of CloudFront's managed policies by name, or a mapping of headers,
+// cookies and query strings. Absent, it is AllViewerExceptHostHeader: every
+// end-to-end viewer header, cookie and query string, which is what an
+// ordinary application needs.
+type OriginRequestPolicy struct {
+	// Managed is the managed policy's name when the policy was written as
+	// one; empty for a custom policy.
+	Managed      string   `yaml:"-"`
+	Headers      NameList `yaml:"headers"`
+	Cookies      NameList `yaml:"cookies"`
+	QueryStrings NameList `yaml:"query_strings"`
+
+	custom bool // written as a mapping
+}
+
+// Managed origin request policies, named as CloudFront names them.
+const (
+	ORPAllViewer                 = "AllViewer"
+	ORPAllViewerExceptHostHeader = "AllViewerExceptHostHeader"
+	ORPUserAgentRefererHeaders   = "UserAgentRefererHeaders"
+	ORPCORSCustomOrigin          = "CORS-CustomOrigin"
+	ORPCORSS3Origin              = "CORS-S3Origin"
+)
+
+// managedORP returns a managed origin request policy by name.
+func managedORP(name string) (cache.OriginRequestPolicy, bool) {
+	switch name {
+	case ORPAllViewer:
+		p := cache.ForwardAll()
+		p.Host = true
+		return p, true
+	case ORPAllViewerExceptHostHeader:
+		return cache.ForwardAll(), true
+	case ORPUserAgentRefererHeaders:
+		return cache.OriginRequestPolicy{Headers: cache.SelectNames("User-Agent", "Referer")}, true
+	case ORPCORSCustomOrigin:
+		return cache.OriginRequestPolicy{Headers: cache.SelectNames("Origin")}, true
+	case ORPCORSS3Origin:
+		return cache.OriginRequestPolicy{Headers: cache.SelectNames("Origin", "Access-Control-Request-Headers", "Access-Control-Request-Method")}, true
+	}
+	return cache.OriginRequestPolicy{}, false
+}
+
+// managedORPNames lists the managed policies for error messages.
+const managedORPNames = ORPAllViewer + ", " + ORPAllViewerExceptHostHeader + ", " + ORPUserAgentRefererHeaders + ", " +
+	ORPCORSCustomOrigin + ", " + ORPCORSS3Origin
+
+// UnmarshalYAML accepts a managed policy's name or a mapping.
+func (o *OriginRequestPolicy) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*o = OriginRequestPolicy{Managed: n.Value}
+		if _, ok := managedORP(n.Value); !ok {
+			return yamlconf.NewValueError(n, "%q is not a managed origin request policy (use %s, or a mapping with headers, cookies, query_strings)",
+				n.Value, managedORPNames)
+		}
+		return nil
+	}
+	type plain OriginRequestPolicy
+	var v plain
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*o = OriginRequestPolicy(v)
+	o.custom = true
+	return nil
+}
+
+// forward maps the policy to the cache package's. Naming Host among the
+// headers forwards the viewer's Host, as AllViewer does.
+func (o OriginRequestPolicy) forward() cache.OriginRequestPolicy {
+	if o.Managed != "" {
+		p, _ := managedORP(o.Managed)
+		return p
+	}
+	p := cache.OriginRequestPolicy{Headers: o.Headers.selection(), Cookies: o.Cookies.selection(), QueryStrings: o.QueryStrings.selection()}
+	for _, h := range o.Headers.Names {
+		if strings.EqualFold(h, "Host") {
+			p.Host = true
+		}
+	}
+	return p
 }
 
 // CachePolicy is a behavior's caching: TTLs and the cache key. Written
@@ -143,6 +229,18 @@ type CachePolicy struct {
 	MaxTTL     yamlconf.Duration `yaml:"max_ttl"`
 	MinTTL     yamlconf.Duration `yaml:"min_ttl"`
 	Key        CacheKey          `yaml:"key"`
+	// ErrorCachingMinTTL is how long a heuristically cacheable error (404,
+	// 405, 410, 414, 501) without freshness of its own is cached, when
+	// default_ttl is above zero (CloudFront's error caching minimum TTL).
+	ErrorCachingMinTTL yamlconf.Duration `yaml:"error_caching_min_ttl"`
+	// StaleIfError and StaleWhileRevalidate are the operator's serve-stale
+	// windows, applied even when the origin sends neither directive.
+	StaleIfError         yamlconf.Duration `yaml:"stale_if_error"`
+	StaleWhileRevalidate yamlconf.Duration `yaml:"stale_while_revalidate"`
+	// StaleOnStatus lists the origin statuses that stale_if_error answers
+	// for (default 500, 502, 503, 504); connection failures and timeouts
+	// always count.
+	StaleOnStatus []int `yaml:"stale_on_status"`
 
 	// set records which TTLs the file gave, so that an explicit 0 (a pure
 	// RFC 9111 cache) is told apart from an absent key (CloudFront's
@@ -158,15 +256,32 @@ type CacheKey struct {
 	Cookies      NameList `yaml:"cookies"`
 }
 
-// NameList is "none", "all", or a list of names.
+// NameList is "none", "all", a list of names, or {all_except: [names]}.
 type NameList struct {
-	All   bool
-	Names []string
+	All    bool
+	Names  []string
+	Except []string
 }
 
-// UnmarshalYAML accepts none, all, or a list.
+func (l NameList) selection() cache.Selection {
+	if l.All {
+		return cache.SelectAllExcept(l.Except...)
+	}
+	return cache.SelectNames(l.Names...)
+}
+
+// UnmarshalYAML accepts none, all, a list, or {all_except: [names]}.
 func (l *NameList) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
+	case yaml.MappingNode:
+		var v struct {
+			AllExcept []string `yaml:"all_except"`
+		}
+		if len(n.Content) != 2 || n.Content[0].Value != "all_except" || n.Content[1].Decode(&v.AllExcept) != nil {
+			return yamlconf.NewValueError(n, "use none, all, a list of names, or {all_except: [names]}")
+		}
+		*l = NameList{All: true, Except: v.AllExcept}
+		return nil
 	case yaml.ScalarNode:
 		switch n.Value {
 		case "all":
@@ -174,7 +289,7 @@ func (l *NameList) UnmarshalYAML(n *yaml.Node) error {
 		case "none", "":
 			*l = NameList{}
 		default:
-			return yamlconf.NewValueError(n, "%q: use none, all, or a list of names", n.Value)
+			return yamlconf.NewValueError(n, "%q: use none, all, a list of names, or {all_except: [names]}", n.Value)
 		}
 		return nil
 	case yaml.SequenceNode:
@@ -185,7 +300,7 @@ func (l *NameList) UnmarshalYAML(n *yaml.Node) error {
 		*l = NameList{Names: names}
 		return nil
 	}
-	return yamlconf.NewValueError(n, "use none, all, or a list of names")
+	return yamlconf.NewValueError(n, "use none, all, a list of names, or {all_except: [names]}")
 }
 
 // UnmarshalYAML accepts "disabled" or a mapping.
@@ -409,8 +524,9 @@ func (c *Config) applyDefaults() {
 
 // CloudFront's default TTLs for a cache policy.
 const (
-	DefaultCacheDefaultTTL = 24 * time.Hour
-	DefaultCacheMaxTTL     = 365 * 24 * time.Hour
+	DefaultCacheDefaultTTL    = 24 * time.Hour
+	DefaultCacheMaxTTL        = 365 * 24 * time.Hour
+	DefaultErrorCachingMinTTL = 10 * time.Second
 )
 
 func behaviorDefaults(b *Behavior) {
@@ -422,6 +538,16 @@ func behaviorDefaults(b *Behavior) {
 		if !p.set["max_ttl"] {
 			p.MaxTTL = yamlconf.Duration(max(DefaultCacheMaxTTL, p.DefaultTTL.D(), p.MinTTL.D()))
 		}
+		if !p.set["error_caching_min_ttl"] {
+			p.ErrorCachingMinTTL = yamlconf.Duration(DefaultErrorCachingMinTTL)
+		}
+		if p.StaleOnStatus == nil {
+			p.StaleOnStatus = []int{500, 502, 503, 504}
+		}
+	}
+	o := &b.OriginRequestPolicy
+	if o.Managed == "" && !o.custom {
+		o.Managed = ORPAllViewerExceptHostHeader
 	}
 	if len(b.AllowedMethods) == 0 {
 		b.AllowedMethods = []string{http.MethodGet, http.MethodHead}
@@ -611,6 +737,31 @@ func (c *Config) validateBehavior(errs *yamlconf.Errors, bp string, b Behavior, 
 	if !b.CachePolicy.Disabled {
 		if err := cachePolicy(&b).Validate(); err != nil {
 			add(bp+".cache_policy", "%v", err)
+		}
+		cp := b.CachePolicy
+		for k, st := range cp.StaleOnStatus {
+			if st < 500 || st > 599 {
+				add(fmt.Sprintf("%s.cache_policy.stale_on_status[%d]", bp, k), "%d: list 5xx statuses (connection failures and timeouts always count)", st)
+			}
+		}
+		for _, d := range []struct {
+			key string
+			v   yamlconf.Duration
+		}{{"error_caching_min_ttl", cp.ErrorCachingMinTTL}, {"stale_if_error", cp.StaleIfError}, {"stale_while_revalidate", cp.StaleWhileRevalidate}} {
+			if d.v < 0 {
+				add(bp+".cache_policy."+d.key, "%s: must not be negative", d.v.D())
+			}
+		}
+	}
+	o := b.OriginRequestPolicy
+	for k, h := range o.Headers.Names {
+		switch c := http.CanonicalHeaderKey(h); {
+		case isHopByHop(c):
+			add(fmt.Sprintf("%s.origin_request_policy.headers[%d]", bp, k), "%s is hop-by-hop and never forwarded", h)
+		case c == "Cookie":
+			add(fmt.Sprintf("%s.origin_request_policy.headers[%d]", bp, k), "forward cookies with the cookies setting, not header %s", h)
+		case c == "X-Forwarded-For" || c == "X-Forwarded-Proto":
+			add(fmt.Sprintf("%s.origin_request_policy.headers[%d]", bp, k), "the edge sets %s itself", h)
 		}
 	}
 }

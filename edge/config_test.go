@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,12 @@ func TestConfigErrors(t *testing.T) {
 		{"too many attempts", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        connection_attempts: 7\n", "edge.yaml:9: distributions[0].origins[0].connection_attempts: 7: must be 1, 2 or 3"},
 		{"method", "{target: app}", "{target: app, allowed_methods: [GET, HEAD, BREW]}", `edge.yaml:9: distributions[0].default_behavior.allowed_methods[2]: "BREW"`},
 		{"hop-by-hop custom header", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        custom_headers: {Connection: close}\n", "distributions[0].origins[0].custom_headers.Connection: Connection cannot be set"},
+		{"unknown managed origin request policy", "{target: app}", "{target: app, origin_request_policy: AllViewers}", `edge.yaml:9: distributions[0].default_behavior.origin_request_policy: "AllViewers" is not a managed origin request policy`},
+		{"bad origin request policy list", "{target: app}", "{target: app, origin_request_policy: {headers: {except: [a]}}}", `edge.yaml:9: distributions[0].default_behavior.origin_request_policy.headers: use none, all, a list of names, or {all_except: [names]}`},
+		{"hop-by-hop forwarded", "{target: app}", "{target: app, origin_request_policy: {headers: [Origin, Connection]}}", `edge.yaml:9: distributions[0].default_behavior.origin_request_policy.headers[1]: Connection is hop-by-hop`},
+		{"X-Forwarded-For forwarded", "{target: app}", "{target: app, origin_request_policy: {headers: [X-Forwarded-For]}}", `edge.yaml:9: distributions[0].default_behavior.origin_request_policy.headers[0]: the edge sets X-Forwarded-For itself`},
+		{"stale on a 404", "{target: app}", "{target: app, cache_policy: {stale_if_error: 1h, stale_on_status: [503, 404]}}", `edge.yaml:9: distributions[0].default_behavior.cache_policy.stale_on_status[1]: 404: list 5xx statuses`},
+		{"bad stale duration", "{target: app}", "{target: app, cache_policy: {stale_if_error: forever}}", `edge.yaml:9: distributions[0].default_behavior.cache_policy.stale_if_error: "forever" is not a duration`},
 		{"bad ssl protocol", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        ssl_protocols: [SSLv3]\n", `edge.yaml:9: distributions[0].origins[0].ssl_protocols[0]: "SSLv3"`},
 	}
 	for _, tt := range tests {
@@ -91,4 +98,94 @@ func TestConfigRelativePaths(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "edge.yaml:9: distributions[0].origins[0].trusted_ca:") {
 		t.Fatalf("CheckFiles = %v, want the missing CA placed at line 9", err)
 	}
+}
+
+func TestOriginRequestPolicyConfig(t *testing.T) {
+	for _, tt := range []struct {
+		yaml  string
+		check func(b *Behavior) bool
+	}{
+		{"", func(b *Behavior) bool {
+			f := cachePolicy(b).Forward
+			return b.OriginRequestPolicy.Managed == ORPAllViewerExceptHostHeader && f.Headers.All && f.Cookies.All && f.QueryStrings.All && !f.Host
+		}},
+		{", origin_request_policy: AllViewer", func(b *Behavior) bool { return cachePolicy(b).Forward.Host }},
+		{", origin_request_policy: UserAgentRefererHeaders", func(b *Behavior) bool {
+			f := cachePolicy(b).Forward
+			return !f.Headers.All && len(f.Headers.Names) == 2 && !f.Cookies.All && !f.QueryStrings.All
+		}},
+		{", origin_request_policy: CORS-CustomOrigin", func(b *Behavior) bool {
+			f := cachePolicy(b).Forward
+			return len(f.Headers.Names) == 1 && f.Headers.Names[0] == "Origin"
+		}},
+		{", origin_request_policy: {headers: {all_except: [Authorization]}, cookies: [session], query_strings: none}", func(b *Behavior) bool {
+			f := cachePolicy(b).Forward
+			return f.Headers.All && len(f.Headers.Except) == 1 && len(f.Cookies.Names) == 1 && !f.QueryStrings.All && len(f.QueryStrings.Names) == 0
+		}},
+		// A custom policy forwarding nothing is the key only, not the default.
+		{", origin_request_policy: {headers: none, cookies: none, query_strings: none}", func(b *Behavior) bool {
+			f := cachePolicy(b).Forward
+			return b.OriginRequestPolicy.Managed == "" && !f.Headers.All && !f.Cookies.All && !f.QueryStrings.All
+		}},
+		{", origin_request_policy: {headers: [Host, X-Original-URL]}", func(b *Behavior) bool { return cachePolicy(b).Forward.Host }},
+		{", cache_policy: {stale_if_error: 1h, stale_while_revalidate: 30s, stale_on_status: [502], error_caching_min_ttl: 1m}", func(b *Behavior) bool {
+			p := cachePolicy(b)
+			return p.StaleIfError == time.Hour && p.StaleWhileRevalidate == 30*time.Second && len(p.StaleOnStatus) == 1 && p.ErrorCachingMinTTL == time.Minute
+		}},
+		{"", func(b *Behavior) bool {
+			p := cachePolicy(b)
+			return p.ErrorCachingMinTTL == 10*time.Second && p.StaleIfError == 0 && len(p.StaleOnStatus) == 4
+		}},
+	} {
+		cfg, err := ParseConfig("edge.yaml", []byte(strings.Replace(minimalConfig, "{target: app}", "{target: app"+tt.yaml+"}", 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.yaml, err)
+		}
+		if b := &cfg.Distributions[0].DefaultBehavior; !tt.check(b) {
+			t.Errorf("%q: %+v", tt.yaml, cachePolicy(b))
+		}
+	}
+}
+
+// The README's origin request policy examples are valid behaviors.
+func TestREADMEOriginRequestPolicyExamples(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "### What reaches the origin\n")
+	if !ok {
+		t.Fatal("README.md has no section \"What reaches the origin\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := strings.Split(section, "```yaml\n")[1:]
+	if len(blocks) != 3 {
+		t.Fatalf("%d yaml examples, want 3 (a static site, a site with logins, an API)", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		if !strings.Contains(b, "default_behavior:") {
+			b = "default_behavior: {target: api}\n" + b
+		}
+		text := `edge:
+  certificates: {self_signed: [www.example.test]}
+distributions:
+  - aliases: [www.example.test]
+    origins:
+      - {id: site, domain_name: site.example.test}
+      - {id: app, domain_name: app.example.test}
+      - {id: api, domain_name: api.example.test}
+` + indent(b, "    ")
+		if _, err := ParseConfig(fmt.Sprintf("README example %d", i+1), []byte(text)); err != nil {
+			t.Errorf("README example %d: %v\n%s", i+1, err, b)
+		}
+	}
+}
+
+func indent(s, by string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = by + l
+	}
+	return strings.Join(lines, "\n") + "\n"
 }

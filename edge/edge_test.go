@@ -271,7 +271,7 @@ func TestProxyHeaders(t *testing.T) {
 		{"origin Host", h.Get("X-Seen-Host"), "app.example.test"},
 		{"X-Forwarded-For", h.Get("X-Forwarded-For"), "203.0.113.7, 127.0.0.1"},
 		{"X-Forwarded-Proto", h.Get("X-Forwarded-Proto"), "https"},
-		{"X-Forwarded-Host", h.Get("X-Forwarded-Host"), ""},
+		{"X-Forwarded-Host (set by the edge, not the viewer)", h.Get("X-Forwarded-Host"), "www.example.test"},
 		{"X-Drop-Me", h.Get("X-Drop-Me"), ""},
 		{"Proxy-Authorization", h.Get("Proxy-Authorization"), ""},
 		{"Via to origin", h.Get("Via"), "1.1 TST1 (edgegate)"},

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/edge/originconn"
 	"github.com/rs/zerolog"
@@ -126,6 +127,9 @@ func (o *origin) prepare(out *http.Request, viewerScheme string) {
 	out.URL.Scheme = scheme
 	out.URL.Host = host
 	out.Host = host
+	if vh, _ := out.Context().Value(viewerHostKey{}).(string); vh != "" {
+		out.Host = vh // the origin request policy forwards the viewer's Host (AllViewer)
+	}
 	if o.cfg.OriginPath != "" {
 		out.URL.Path = o.cfg.OriginPath + out.URL.Path
 		if out.URL.RawPath != "" {
@@ -210,6 +214,11 @@ func (t *target) closeIdle() {
 func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// pr.In went through the origin request policy: an
+			// X-Forwarded-Host still on it is one the policy names.
+			if v := pr.In.Header.Values("X-Forwarded-Host"); len(v) > 0 {
+				pr.Out.Header["X-Forwarded-Host"] = v
+			}
 			s.setForwarding(pr.Out.Header, pr.In, exchangeFrom(pr.In.Context()))
 		},
 		Transport: t,
@@ -219,6 +228,7 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 				return nil
 			}
 			resp.Body = &originBody{ReadCloser: resp.Body, ex: ex}
+			resp.Header.Del(cache.OwnTargetedField) // it speaks to the edge only, cached or not
 			result := accesslog.ResultMiss
 			if resp.StatusCode >= 400 {
 				result = accesslog.ResultError
@@ -241,8 +251,11 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 
 // setForwarding sets the headers the edge adds to every origin request:
 // the viewer's X-Forwarded-For chain with the viewer appended, as
-// CloudFront does, X-Forwarded-Proto, our Via hop and the request id.
-// X-Forwarded-Host is never sent: it is unkeyed input an origin might trust.
+// CloudFront does, X-Forwarded-Proto, X-Forwarded-Host, our Via hop and
+// the request id. X-Forwarded-Host is the Host as the cache key holds it
+// (lower case, no port), so an origin building links from it cannot be
+// steered by a viewer; a viewer's own value is kept only when the origin
+// request policy names the header (it is then on out already).
 func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchange) {
 	client := stripPort(viewer.RemoteAddr)
 	if xff := viewer.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -254,7 +267,9 @@ func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchan
 		proto = "https"
 	}
 	out.Set("X-Forwarded-Proto", proto)
-	out.Del("X-Forwarded-Host")
+	if out.Get("X-Forwarded-Host") == "" {
+		out.Set("X-Forwarded-Host", strings.ToLower(strings.TrimSuffix(stripPort(viewer.Host), ".")))
+	}
 	if ex != nil {
 		addVia(out, ex.st.cfg.Edge.Location)
 		out.Set("X-Edge-Request-Id", ex.id)

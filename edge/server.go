@@ -98,8 +98,20 @@ type behavior struct {
 	cfg     *Behavior
 	pattern string // "" for the default behavior
 	methods map[string]bool
-	target  *target
-	policy  cache.Policy // used unless cfg.CachePolicy.Disabled
+	// anyMethod passes every method, extension methods included, when the
+	// behavior allows all of CloudFront's seven.
+	anyMethod bool
+	target    *target
+	policy    cache.Policy // used unless cfg.CachePolicy.Disabled
+}
+
+// allows reports whether the behavior accepts a method. CONNECT (a tunnel)
+// and TRACE (a mirror of the request) are never passed, as at CloudFront.
+func (b *behavior) allows(method string) bool {
+	if b.methods[method] {
+		return true
+	}
+	return b.anyMethod && method != http.MethodConnect && method != http.MethodTrace
 }
 
 // New builds an edge from a validated config: it loads certificates,
@@ -254,6 +266,7 @@ func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*ori
 		for _, m := range b.AllowedMethods {
 			cb.methods[m] = true
 		}
+		cb.anyMethod = len(cb.methods) == len(knownMethods)
 		d.behaviors = append(d.behaviors, cb)
 	}
 	for i := range dc.Behaviors {

@@ -110,7 +110,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		}
 	}
 	b := d.behaviorFor(r.URL.EscapedPath())
-	if !b.methods[r.Method] {
+	if !b.allows(r.Method) {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
 		s.errorPage(ex, ex, http.StatusForbidden, "This distribution is not configured to allow the HTTP request method "+r.Method+" here.")
@@ -122,7 +122,7 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		s.serveCached(ex, r, b)
 		return
 	}
-	b.target.proxy.ServeHTTP(ex, r)
+	s.serveUncached(ex, r, b)
 }
 
 // normalizePath rewrites u's path to its normalised form (internal/urlpath),

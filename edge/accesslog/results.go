@@ -56,6 +56,15 @@ const (
 	ResultSlowReaderOriginError         ResultType = "SlowReaderOriginError"         // viewer read too slowly for the origin
 )
 
+// edgegate's own refinements of Hit in x-edge-detailed-result-type: a stale
+// copy served because the origin failed (stale-if-error, the origin's or
+// the cache policy's). CloudFront has no such values.
+const (
+	ResultStaleHitOriginConnectError ResultType = "StaleHitOriginConnectError" // stale served: origin refused or dropped the connection
+	ResultStaleHitOriginCommError    ResultType = "StaleHitOriginCommError"    // stale served: origin timed out
+	ResultStaleHitOriginError        ResultType = "StaleHitOriginError"        // stale served: origin answered a listed 5xx status
+)
+
 // Side says whose doing a result is, so that a failure is blamed on the
 // right party: a viewer breaking its own request is not an origin problem.
 type Side uint8
@@ -157,6 +166,15 @@ var resultTable = [...]ResultInfo{
 	{Type: ResultOriginZeroSizeObjectError, Status: 502, Side: SideOrigin, Finding: FindingOriginError,
 		Advice: "the origin sent an empty body where one was expected"},
 	{Type: ResultSlowReaderOriginError, Side: SideViewer},
+	// Successes for the viewer, who got the stale copy with its own status
+	// (so no side is at fault for them); the advice is about the origin
+	// behind them.
+	{Type: ResultStaleHitOriginConnectError,
+		Advice: "a stale copy stood in for an origin that refused or dropped the connection; run `edgegate probe` against it"},
+	{Type: ResultStaleHitOriginCommError,
+		Advice: "a stale copy stood in for an origin that did not answer in time; check connection_timeout and response_timeout"},
+	{Type: ResultStaleHitOriginError,
+		Advice: "a stale copy stood in for an origin answering a stale_on_status 5xx; check its logs"},
 }
 
 // resultIndex finds a table row by name without allocating (a map indexed

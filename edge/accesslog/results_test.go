@@ -22,6 +22,9 @@ func TestResultTableBlame(t *testing.T) {
 		{ResultOriginReadError, SideOrigin, 502, FindingOriginRead},
 		{ResultOriginDnsError, SideOrigin, 502, FindingOriginDNS},
 		{ResultHit, SideNone, 0, ""},
+		{ResultStaleHitOriginConnectError, SideNone, 0, ""},
+		{ResultStaleHitOriginCommError, SideNone, 0, ""},
+		{ResultStaleHitOriginError, SideNone, 0, ""},
 	} {
 		ri, ok := Info(tc.rt)
 		if !ok || ri.Side != tc.side || ri.Status != tc.status || ri.Finding != tc.finding {
