@@ -63,7 +63,7 @@ func (a *recordingApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.reqs = append(a.reqs, appRequest{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: string(body), BodyErr: err})
 	a.mu.Unlock()
-	if strings.HasPrefix(r.URL.Path, "/poison/") {
+	if strings.HasPrefix(r.URL.Path, "/poison") {
 		poisonable(w, r)
 		return
 	}
@@ -140,7 +140,8 @@ func (a *recordingApp) all() []appRequest {
 // startAdversaryStack starts the app on 127.0.0.2, the origin tier on
 // 127.0.0.3 and the edge on 127.0.0.1. The edge serves www.example.test
 // (cached by default, /api/* uncached, /admin/* through an origin that
-// marks its requests X-Behavior: admin) and other.example.test (another
+// marks its requests X-Behavior: admin, /poison-all/* cached with the
+// AllViewer origin request policy) and other.example.test (another
 // distribution on the same origin tier).
 func startAdversaryStack(t *testing.T) *adversaryStack {
 	t.Helper()
@@ -221,6 +222,7 @@ distributions:
     behaviors:
       - {path_pattern: "/api/*", target: lb, cache_policy: disabled, allowed_methods: %s}
       - {path_pattern: "/admin/*", target: lb-admin, cache_policy: disabled, allowed_methods: [GET, HEAD]}
+      - {path_pattern: "/poison-all/*", target: lb, origin_request_policy: AllViewer, cache_policy: {default_ttl: 0s, max_ttl: 1h, min_ttl: 0s}}
   - aliases: [other.example.test]
 %s    default_behavior: {target: lb, cache_policy: disabled, allowed_methods: %s}
 `, viewerCert, viewerKey, s.logDir, origins, methods, methods, origins, methods)))
