@@ -5,9 +5,9 @@ GO       ?= go
 BIN      := bin/edgegate
 PKGS     := ./...
 # System packages the tests start for real: redis-server (shared state), goaccess (log compatibility),
-# curl (the README's commands are run as written).
-SYSDEPS  := redis-server goaccess openssl curl
-# DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate demo -h`), e.g. other ports.
+# curl (the README's commands are run as written), chromium (the logs report is rendered in a browser).
+SYSDEPS  := redis-server goaccess openssl curl chromium
+# DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate help demo`), e.g. other ports.
 DEMO_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
@@ -19,14 +19,15 @@ FUZZMINIMIZETIME ?= 10s
 # SOAK_DURATION is how long make soak runs its mixed traffic.
 SOAK_DURATION ?= 10m
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs fuzz soak
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs example-certs fuzz soak
 
 all: build
 
 # A static binary (no libc), to copy to any Linux server of the same
-# architecture.
+# architecture. -buildvcs=auto stamps the VCS revision `edgegate version`
+# prints, even where GOFLAGS turns stamping off.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/edgegate
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/edgegate
 
 # deps installs what the tests need and a fresh machine lacks. A missing
 # dependency must fail the run, never skip a test, so this is not optional.
@@ -61,8 +62,11 @@ test: deps vet staticcheck
 	$(GO) test -race -timeout 30m $$($(GO) list $(PKGS) | grep -v '/integration$$')
 	$(GO) test -race -timeout 30m ./integration/
 
+# The demo keeps its logs in demo-logs/ (edge/, origin/, demo.log,
+# pebble.log) for `edgegate logs summary demo-logs/edge`; make clean
+# removes them.
 demo: build
-	./$(BIN) demo $(DEMO_ARGS)
+	./$(BIN) demo -logs demo-logs $(DEMO_ARGS)
 
 # fuzz runs every fuzz target of the module for FUZZTIME, one after the
 # other (the seed corpora under testdata/fuzz already run in make test, as
@@ -90,8 +94,10 @@ soak: deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# demo-logs-origin/ and demo-logs-pebble.log are where demos before the
+# built-in CA wrote.
 clean:
-	rm -rf bin demo-logs
+	rm -rf bin demo-logs demo-logs-origin demo-logs-pebble.log
 
 # bench-logs compares `edgegate logs summary` with GoAccess on a 1 GiB
 # (BENCH_LOGS_SIZE) synthetic edge log (generated once into
@@ -104,3 +110,9 @@ bench-logs: build
 # the origin tier, the edges' client certificate) in configs/compose/certs.
 compose-certs:
 	$(GO) run ./internal/democerts -dir configs/compose/certs
+
+# example-certs regenerates the public example PKI that configs/origin.yaml
+# and configs/origin-edge.yaml name (configs/certs), so that every file in
+# configs/ passes edgegate check as shipped.
+example-certs:
+	$(GO) run ./internal/democerts -examples -dir configs/certs

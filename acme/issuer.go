@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/edgegate/edgegate/acme/redisstore"
@@ -215,6 +216,13 @@ func (c zerologCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
 	}
 	for _, f := range fs {
 		f.AddTo(enc)
+	}
+	// zerolog writes a time.Duration as a bare number of milliseconds
+	// ("retrying_in":60000); a Go duration string carries its unit.
+	for k, v := range enc.Fields {
+		if d, ok := v.(time.Duration); ok {
+			enc.Fields[k] = d.String()
+		}
 	}
 	lvl := zerolog.InfoLevel
 	switch {

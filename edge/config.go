@@ -61,6 +61,10 @@ type LogSettings struct {
 	Rotate yamlconf.Duration `yaml:"rotate"`
 	// Gzip compresses finished files.
 	Gzip bool `yaml:"gzip"`
+	// FlushInterval is how long a line may wait in memory before it is
+	// written to the file (default 1s): what `edgegate logs` on a live
+	// directory may miss. Shorter costs more writes under load.
+	FlushInterval yamlconf.Duration `yaml:"flush_interval"`
 	// IncludeCookies logs the Cookie header in cs(Cookie), as CloudFront's
 	// cookie logging does; off by default because cookies carry secrets.
 	IncludeCookies bool `yaml:"include_cookies"`
@@ -460,6 +464,9 @@ func (c *Config) applyDefaults() {
 	if e.Logs.Rotate == 0 {
 		e.Logs.Rotate = yamlconf.Duration(time.Hour)
 	}
+	if e.Logs.FlushInterval == 0 {
+		e.Logs.FlushInterval = yamlconf.Duration(time.Second)
+	}
 	t := &e.Timeouts
 	def := func(d *yamlconf.Duration, v time.Duration) {
 		if *d == 0 {
@@ -577,6 +584,9 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil {
 			add(l.key, "%q is not HOST:PORT", l.addr)
 		}
+	}
+	if fi := e.Logs.FlushInterval.D(); fi < 10*time.Millisecond || fi > time.Minute {
+		add("edge.logs.flush_interval", "%s: use 10ms to 1m", fi)
 	}
 	if e.Resolver != "" {
 		if _, _, err := net.SplitHostPort(e.Resolver); err != nil {

@@ -40,6 +40,7 @@ func TestConfigErrors(t *testing.T) {
 		want           string
 	}{
 		{"unknown key", "  location: T1\n", "  location: T1\n  lokation: x\n", "edge.yaml:3: edge.lokation: unknown key"},
+		{"flush interval too short", "  location: T1\n", "  location: T1\n  logs: {dir: logs, flush_interval: 1ms}\n", "edge.yaml:3: edge.logs.flush_interval: 1ms: use 10ms to 1m"},
 		{"bad duration", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        response_timeout: 30 seconds\n", `edge.yaml:9: distributions[0].origins[0].response_timeout: "30 seconds" is not a duration`},
 		{"missing origin", "    origins:\n      - id: app\n        domain_name: app.example.test\n", "", "edge.yaml:5: distributions[0].origins: at least one origin is required"},
 		{"behavior pointing nowhere", "{target: app}", "{target: ap}", `edge.yaml:9: distributions[0].default_behavior.target: no origin or origin group with id "ap"`},

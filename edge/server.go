@@ -141,7 +141,8 @@ func openAccessLog(cfg *Config) (*accesslog.Writer, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip})
+	w, err := accesslog.NewWriter(accesslog.WriterConfig{Dir: dir, Prefix: cfg.Edge.Location, Rotate: cfg.Edge.Logs.Rotate.D(), Gzip: cfg.Edge.Logs.Gzip,
+		FlushInterval: cfg.Edge.Logs.FlushInterval.D()})
 	if err != nil {
 		return nil, fmt.Errorf("edge standard logs: %w", err)
 	}

@@ -204,10 +204,10 @@ func TestREADME(t *testing.T) {
 
 	// Make's variables, for the two targets whose defaults suit a person
 	// more than a test: other demo ports, a small bench-logs file.
-	demoHTTP, demoHTTPS := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	demoHTTP, demoHTTPS, demoAdmin := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
 	r.env = append(os.Environ(),
 		"SSL_CERT_FILE="+r.caFile, // the system roots, and the test load balancer's CA as if it were public
-		"DEMO_ARGS=-http 127.0.0.1:"+demoHTTP+" -https 127.0.0.1:"+demoHTTPS,
+		"DEMO_ARGS=-http 127.0.0.1:"+demoHTTP+" -https 127.0.0.1:"+demoHTTPS+" -admin 127.0.0.1:"+demoAdmin,
 		"BENCH_LOGS_SIZE=4MiB", "TMPDIR="+t.TempDir(),
 	)
 	r.sh = startShell(t, r.work, r.env)

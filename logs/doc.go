@@ -30,7 +30,10 @@
 // # Summary
 //
 // Summarize turns the analysis into a Summary: the time range, requests and
-// bytes, requests per minute, the cache hit ratio by requests and by bytes
+// bytes, requests per minute (per minute of the timeline's buckets, a
+// partial first or last minute counted whole, so that no rate is
+// extrapolated and the mean never exceeds the peak), the cache hit ratio by
+// requests and by bytes
 // (cacheable requests: Hit and RefreshHit against Miss), counts of the three
 // result-type fields, status classes and codes, latency percentiles overall
 // and per result type, top lists, protocols, TLS versions and ciphers,
@@ -48,5 +51,7 @@
 // UTC, durations are seconds.
 //
 // WriteReport renders the same Summary as one self-contained HTML page with
-// hand-drawn inline SVG charts and no script or network access.
+// hand-drawn inline SVG charts and no script or network access. Every time
+// chart draws a bucket across the time it covers, so that a finding's
+// window, widened to whole buckets, has its data under it.
 package logs

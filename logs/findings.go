@@ -197,27 +197,27 @@ func errorFindings(a *aggregate) []Finding {
 		advice := accesslog.ResultType(key.typ).Info().Advice
 		switch kind {
 		case accesslog.FindingOriginConnect:
-			f.Message = fmt.Sprintf("The edge could not connect to or verify the origin for host %s %s (%s requests%s)%s; %s.",
-				host, when, num(f.Requests), share, elsewhere, probe)
+			f.Message = fmt.Sprintf("The edge could not connect to or verify the origin for host %s %s (%s%s)%s; %s.",
+				host, when, Quantity(f.Requests, "request"), share, elsewhere, probe)
 		case accesslog.FindingOriginDNS:
-			f.Message = fmt.Sprintf("The origin name for host %s did not resolve %s (%s requests%s)%s; check the origin's DNS record, then %s.",
-				host, when, num(f.Requests), share, elsewhere, probe)
+			f.Message = fmt.Sprintf("The origin name for host %s did not resolve %s (%s%s)%s; check the origin's DNS record, then %s.",
+				host, when, Quantity(f.Requests, "request"), share, elsewhere, probe)
 		case accesslog.FindingOriginTimeout:
-			f.Message = fmt.Sprintf("The origin for host %s timed out, connecting or answering, %s (%s requests%s, after a median of %s)%s; "+
+			f.Message = fmt.Sprintf("The origin for host %s timed out, connecting or answering, %s (%s%s, after a median of %s)%s; "+
 				"check that the origin is up and that no firewall drops the edge's connections, then %s.",
-				host, when, num(f.Requests), share, dur(g.tt.quantile(0.5)), elsewhere, probe)
+				host, when, Quantity(f.Requests, "request"), share, dur(g.tt.quantile(0.5)), elsewhere, probe)
 		case accesslog.FindingOriginRead:
-			f.Message = fmt.Sprintf("The origin for host %s broke %s responses midway %s%s, after a median of %s%s.%s "+
+			f.Message = fmt.Sprintf("The origin for host %s broke %s midway %s%s, after a median of %s%s.%s "+
 				"%s.",
-				host, num(f.Requests), when, share, dur(g.tt.quantile(0.5)), elsewhere, precedingLatency(a, key.host, burst), upperFirst(advice))
+				host, Quantity(f.Requests, "response"), when, share, dur(g.tt.quantile(0.5)), elsewhere, precedingLatency(a, key.host, burst), upperFirst(advice))
 		case accesslog.FindingViewerHangups:
 			f.Severity = SeverityInfo
-			f.Message = fmt.Sprintf("Viewers of host %s went away, or broke their own requests, before their response was complete %s (%s requests, %s, %s of all requests)%s; "+
+			f.Message = fmt.Sprintf("Viewers of host %s went away, or broke their own requests, before their response was complete %s (%s, %s, %s of all requests)%s; "+
 				"%s.",
-				host, when, num(f.Requests), key.typ, percent(float64(g.count)/float64(a.matched)), elsewhere, advice)
+				host, when, Quantity(f.Requests, "request"), key.typ, percent(float64(g.count)/float64(a.matched)), elsewhere, advice)
 		default:
-			f.Message = fmt.Sprintf("The origin for host %s failed with %s %s (%s requests%s)%s: %s; %s.",
-				host, key.typ, when, num(f.Requests), share, elsewhere, advice, probe)
+			f.Message = fmt.Sprintf("The origin for host %s failed with %s %s (%s%s)%s: %s; %s.",
+				host, key.typ, when, Quantity(f.Requests, "request"), share, elsewhere, advice, probe)
 		}
 		out = append(out, f)
 	}
@@ -332,9 +332,9 @@ func hitRatioDrop(width int64, host string, m map[int64]*hostBucket) (Finding, b
 		}
 		from, to := window(width, r.from, r.to, math.MinInt64, math.MaxInt64)
 		f := Finding{Kind: "hit_ratio_drop", Severity: SeverityWarning, Host: host, From: &from, To: &to, Requests: inC}
-		f.Message = fmt.Sprintf("The cache hit ratio for host %s fell from %s to %s %s (%s hits, %s misses); "+
+		f.Message = fmt.Sprintf("The cache hit ratio for host %s fell from %s to %s %s (%s, %s); "+
 			"an invalidation, a deploy that changed URLs or query strings, or a cache-policy change are the usual causes.",
-			quoteHost(host), percent(outR), percent(inR), span(from, to), num(in.hits), num(in.misses))
+			quoteHost(host), percent(outR), percent(inR), span(from, to), Quantity(in.hits, "hit"), Quantity(in.misses, "miss"))
 		return f, true
 	}
 	return Finding{}, false
@@ -370,9 +370,9 @@ func hammerFindings(a *aggregate) []Finding {
 			also = fmt.Sprintf(" It made %s requests in all, for other URIs too.", num(c.count))
 		}
 		out = append(out, Finding{Kind: "client_hammering", Severity: SeverityWarning, From: &from, To: &to, Requests: e.count,
-			Message: fmt.Sprintf("Client %s requested %s %s times %s (%.0f per minute, %s of all requests in that time).%s "+
+			Message: fmt.Sprintf("Client %s requested %s %s %s (%.0f per minute, %s of all requests in that time).%s "+
 				"If it is not a known monitor or crawler, consider rate limiting or blocking it.",
-				client, clip(uri, 200), num(e.count), span(from, to), perMin, percent(share), also)})
+				client, clip(uri, 200), Quantity(e.count, "time"), span(from, to), perMin, percent(share), also)})
 	}
 	return out
 }
@@ -451,13 +451,13 @@ func spikeFindings(a *aggregate) []Finding {
 		}
 		for _, e := range a.uris4xx.top(20) {
 			if e.first <= to.Unix() && e.last >= from.Unix() {
-				detail += fmt.Sprintf("; the most frequent 4xx URI then was %s (%s times over the whole log)", clip(e.key, 200), num(e.count))
+				detail += fmt.Sprintf("; the most frequent 4xx URI then was %s (%s over the whole log)", clip(e.key, 200), Quantity(e.count, "time"))
 				break
 			}
 		}
-		f.Message = fmt.Sprintf("4xx responses spiked to %.0f per minute %s (%s responses, %s of requests then; usually %.0f per minute)%s. "+
+		f.Message = fmt.Sprintf("4xx responses spiked to %.0f per minute %s (%s, %s of requests then; usually %.0f per minute)%s. "+
 			"A scanner, a broken link or a client retrying a refused request is the usual cause.",
-			perMin(n4, r.to-r.from+1), span(from, to), num(n4), percent(float64(n4)/float64(max(total, 1))),
+			perMin(n4, r.to-r.from+1), span(from, to), Quantity(n4, "response"), percent(float64(n4)/float64(max(total, 1))),
 			perMin(median, 1), detail)
 		out = append(out, f)
 	}

@@ -82,6 +82,9 @@ func WriteCSV(w io.Writer, s *Summary) error {
 	row("time_range", "", "first", s.TimeRange.First)
 	row("time_range", "", "last", s.TimeRange.Last)
 	row("time_range", "", "seconds", s.TimeRange.Seconds)
+	if s.Freshness != "" {
+		row("time_range", "", "freshness", s.Freshness)
+	}
 	row("totals", "", "requests", s.Requests)
 	row("totals", "", "bytes_sent", s.BytesSent)
 	row("totals", "", "bytes_received", s.BytesReceived)
@@ -196,13 +199,16 @@ func WriteTable(w io.Writer, s *Summary) error {
 		fmt.Fprintf(t, "  time range\t%s to %s UTC (%s)\n", s.TimeRange.First.Format("2006-01-02 15:04:05"),
 			s.TimeRange.Last.Format("2006-01-02 15:04:05"), spanText(time.Duration(s.TimeRange.Seconds)*time.Second))
 	}
+	if s.Freshness != "" {
+		fmt.Fprintf(t, "  newest line\t%s\n", s.Freshness)
+	}
 	fmt.Fprintf(t, "  requests\t%s, %s sent, %s received\n", num(s.Requests), bytesText(s.BytesSent), bytesText(s.BytesReceived))
 	if s.RequestsPerMinute.PeakAt != nil {
 		fmt.Fprintf(t, "  per minute\t%s mean, %s peak at %s UTC\n", rate(s.RequestsPerMinute.Mean), rate(s.RequestsPerMinute.Peak),
 			s.RequestsPerMinute.PeakAt.Format("2006-01-02 15:04"))
 	}
-	fmt.Fprintf(t, "  hit ratio\t%s of requests, %s of bytes (%s hits, %s misses)\n", percent(s.HitRatio.Requests),
-		percent(s.HitRatio.Bytes), num(s.HitRatio.Hits), num(s.HitRatio.Misses))
+	fmt.Fprintf(t, "  hit ratio\t%s of requests, %s of bytes (%s, %s)\n", hitRatioText(s.HitRatio.Requests, s.HitRatio.Hits+s.HitRatio.Misses),
+		hitRatioText(s.HitRatio.Bytes, s.HitRatio.HitBytes+s.HitRatio.MissBytes), Quantity(s.HitRatio.Hits, "hit"), Quantity(s.HitRatio.Misses, "miss"))
 	t.Flush()
 
 	p("\nFINDINGS\n")
@@ -402,6 +408,51 @@ func spanText(d time.Duration) string {
 		return fmt.Sprintf("%.1f days", float64(d)/float64(day))
 	}
 	return d.String()
+}
+
+// liveWithin is how recent the newest line must be for FreshnessNote to
+// take the logs for live ones.
+const liveWithin = 15 * time.Minute
+
+// FreshnessNote says, for logs whose newest line is recent (an edge still
+// writing them), when that line is from and how old it was at now, and that the last moments
+// may not have reached the files yet: the edge writes a line within
+// edge.logs.flush_interval of its request. It is empty for older logs.
+func FreshnessNote(s *Summary, now time.Time) string {
+	if s.TimeRange.Last == nil {
+		return ""
+	}
+	age := now.Sub(*s.TimeRange.Last)
+	if age < -time.Minute || age > liveWithin {
+		return ""
+	}
+	return fmt.Sprintf("%s UTC, %s before this summary; an edge writes each line within its "+
+		"edge.logs.flush_interval (1s by default) of the request, so the last moments may be missing",
+		s.TimeRange.Last.Format("15:04:05"), max(age, 0).Round(time.Second))
+}
+
+// Quantity is n and the noun, in the plural unless n is 1: "1 miss",
+// "2 misses", "1,024 requests".
+func Quantity(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	switch {
+	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"), strings.HasSuffix(noun, "ch"), strings.HasSuffix(noun, "sh"):
+		noun += "es"
+	default:
+		noun += "s"
+	}
+	return num(n) + " " + noun
+}
+
+// hitRatioText is a hit ratio for people: "n/a" when nothing cacheable was
+// requested (of which the ratio is 0 in JSON and CSV).
+func hitRatioText(r float64, cacheable int64) string {
+	if cacheable == 0 {
+		return "n/a"
+	}
+	return percent(r)
 }
 
 // rate formats a per-minute rate.

@@ -24,8 +24,17 @@ func WriteReport(w io.Writer, s *Summary, opt ReportOptions) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
 		"num":     num,
 		"percent": percent,
-		"clip":    clip,
-		"secs":    func(v float64) string { return secondsText(v) },
+		"quantity": func(n any, noun string) string {
+			switch n := n.(type) {
+			case int:
+				return Quantity(int64(n), noun)
+			case int64:
+				return Quantity(n, noun)
+			}
+			return fmt.Sprint(n, " ", noun)
+		},
+		"clip": clip,
+		"secs": func(v float64) string { return secondsText(v) },
 		"when": func(t *time.Time) string {
 			if t == nil {
 				return "-"
@@ -190,10 +199,11 @@ func newReportData(s *Summary, opt ReportOptions) *reportData {
 		errTone = "bad"
 	}
 	d.KPIs = []kpi{
-		{Label: "Requests", Value: num(s.Requests), Sub: fmt.Sprintf("%s records read, %s malformed", num(s.Input.Records), num(s.Input.Malformed))},
+		{Label: "Requests", Value: num(s.Requests), Sub: fmt.Sprintf("%s read, %s malformed", Quantity(s.Input.Records, "record"), num(s.Input.Malformed))},
 		{Label: "Requests per minute", Value: rate(s.RequestsPerMinute.Mean), Sub: "peak " + rate(s.RequestsPerMinute.Peak)},
 		{Label: "Bytes sent", Value: bytesText(s.BytesSent), Sub: bytesText(s.BytesReceived) + " received"},
-		{Label: "Cache hit ratio", Value: percent(s.HitRatio.Requests), Sub: percent(s.HitRatio.Bytes) + " of bytes"},
+		{Label: "Cache hit ratio", Value: hitRatioText(s.HitRatio.Requests, s.HitRatio.Hits+s.HitRatio.Misses),
+			Sub: hitRatioText(s.HitRatio.Bytes, s.HitRatio.HitBytes+s.HitRatio.MissBytes) + " of bytes"},
 		{Label: "Failed requests", Value: num(errs), Sub: percent(float64(errs)/float64(max(s.Requests, 1))) + " of requests", Tone: errTone},
 		{Label: "Time taken p50 / p99", Value: secondsText(s.Latency.Overall.TimeTaken.P50),
 			Sub: "p99 " + secondsText(s.Latency.Overall.TimeTaken.P99) + ", max " + secondsText(s.Latency.Overall.TimeTaken.Max)},
@@ -259,20 +269,11 @@ func timeCharts(s *Summary, bands []band) []chartView {
 	}
 	width := time.Duration(tl.BucketSeconds) * time.Second
 
-	// Requests by result type, as a rate per minute: the first and last
-	// buckets, which the logs cover only in part, then do not look like
-	// a fall in traffic.
-	minutes := make([]float64, n)
-	for i, b := range tl.Buckets {
-		start, end := b.Start, b.Start.Add(width)
-		if s.TimeRange.First != nil && s.TimeRange.First.After(start) {
-			start = *s.TimeRange.First
-		}
-		if s.TimeRange.Last != nil && s.TimeRange.Last.Add(time.Second).Before(end) {
-			end = s.TimeRange.Last.Add(time.Second)
-		}
-		minutes[i] = math.Max(end.Sub(start).Minutes(), 1.0/60)
-	}
+	// Requests by result type, per minute of each bucket's width: a
+	// bucket the logs cover only in part shows what it holds, never a rate
+	// extrapolated from a few seconds, so the chart agrees with the
+	// summary's peak.
+	perMinute := float64(tl.BucketSeconds) / 60
 	order := []string{"Hit", "RefreshHit", "Miss", "Redirect", "Other", "Error"}
 	var reqLayers []layer
 	var reqLegend []legendItem
@@ -280,7 +281,7 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		l := layer{name: name, color: resultColor(name), values: make([]float64, n)}
 		any := false
 		for i, b := range tl.Buckets {
-			l.values[i] = float64(b.ByResult[name]) / minutes[i]
+			l.values[i] = float64(b.ByResult[name]) / perMinute
 			any = any || b.ByResult[name] > 0
 		}
 		if name == "Other" {
@@ -299,7 +300,7 @@ func timeCharts(s *Summary, bands []band) []chartView {
 				parts = append(parts, fmt.Sprintf("%s %s", name, num(c)))
 			}
 		}
-		tip := fmt.Sprintf("%s UTC\n%s requests", b.Start.Format("2006-01-02 15:04"), num(b.Requests))
+		tip := fmt.Sprintf("%s UTC\n%s", b.Start.Format("2006-01-02 15:04"), Quantity(b.Requests, "request"))
 		if len(parts) > 0 {
 			tip += ": " + strings.Join(parts, ", ")
 		}
@@ -319,7 +320,7 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		caption += "; shaded: the windows of the numbered findings"
 	}
 	charts := []chartView{{Title: "Requests over time by result type", Caption: caption, Legend: reqLegend,
-		SVG: stackedArea(tl, reqLayers, bands, tips)}}
+		SVG: stackedBars(tl, reqLayers, bands, tips)}}
 
 	// Errors by detailed type.
 	totals := map[string]int64{}
@@ -350,7 +351,7 @@ func timeCharts(s *Summary, bands []band) []chartView {
 	}
 	if len(errLayers) > 0 {
 		charts = append(charts, chartView{Title: "Failed requests over time by detailed type",
-			Caption: "x-edge-detailed-result-type of failed requests", Legend: errLegend, SVG: stackedBars(tl, errLayers, bands)})
+			Caption: "x-edge-detailed-result-type of failed requests", Legend: errLegend, SVG: stackedBars(tl, errLayers, bands, nil)})
 	}
 
 	// Hit ratio.
@@ -372,15 +373,19 @@ func timeCharts(s *Summary, bands []band) []chartView {
 	p50 := layer{name: "p50", color: "#1f9d55", values: make([]float64, n)}
 	p90 := layer{name: "p90", color: "#f79009", values: make([]float64, n)}
 	p99 := layer{name: "p99", color: "#d92d20", values: make([]float64, n)}
-	lo, hi := math.Inf(1), 0.0
+	lo, hi, zero := math.Inf(1), 0.0, false
 	for i, b := range tl.Buckets {
 		p50.values[i], p90.values[i], p99.values[i] = math.NaN(), math.NaN(), math.NaN()
 		if b.Requests == 0 {
 			continue
 		}
 		p50.values[i], p90.values[i], p99.values[i] = b.P50, b.P90, b.P99
-		if b.P50 > 0 {
-			lo = math.Min(lo, b.P50)
+		for _, v := range []float64{b.P50, b.P90, b.P99} {
+			if v > 0 {
+				lo = math.Min(lo, v)
+			} else {
+				zero = true
+			}
 		}
 		hi = math.Max(hi, b.P99)
 	}
@@ -388,9 +393,9 @@ func timeCharts(s *Summary, bands []band) []chartView {
 		lo = 0.001
 	}
 	charts = append(charts, chartView{Title: "Latency percentiles over time",
-		Caption: "time-taken, seconds, logarithmic scale",
+		Caption: "time-taken, seconds, logarithmic scale (0 on its own line under it)",
 		Legend:  []legendItem{{Name: "p50", Color: p50.color}, {Name: "p90", Color: p90.color}, {Name: "p99", Color: p99.color}},
-		SVG:     lineChart(tl, []layer{p50, p90, p99}, logAxis(lo, hi, secondsLabel), bands, nil)})
+		SVG:     lineChart(tl, []layer{p50, p90, p99}, logAxis(lo, hi, zero, secondsLabel), bands, nil)})
 	return charts
 }
 

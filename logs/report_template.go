@@ -184,13 +184,16 @@ td.bar{width:28%}
 <section class="card foot">
 <h2>About these numbers</h2>
 <ul>
-<li>Read {{num .S.Input.Records}} records from {{len .S.Input.Sources}} source(s){{if .S.Filter}}; {{num .S.Input.Filtered}} excluded by the filter ({{.S.Filter}}){{end}}.</li>
+<li>Read {{quantity .S.Input.Records "record"}} from {{quantity (len .S.Input.Sources) "source"}}{{if .S.Filter}}; {{num .S.Input.Filtered}} excluded by the filter ({{.S.Filter}}){{end}}.</li>
 {{- if .S.Input.Malformed}}
-<li>{{num .S.Input.Malformed}} malformed line(s) were counted and skipped; the first:
+<li>{{quantity .S.Input.Malformed "malformed line"}} counted and skipped; the first:
 <ul>{{range .S.Input.Examples}}<li><code>{{.File}}:{{.Line}}</code>: {{.Message}}</li>{{end}}</ul></li>
 {{- end}}
 {{- range .S.Input.UnreadSources}}
 <li>Could not read to its end: {{.}}</li>
+{{- end}}
+{{- if .S.Freshness}}
+<li>Newest line: {{.S.Freshness}}.</li>
 {{- end}}
 {{- range .S.Notes}}
 <li>{{.}}</li>

@@ -49,6 +49,11 @@ type Summary struct {
 	Findings []Finding   `json:"findings"` // explanations in plain words
 	Timeline Timeline    `json:"timeline"` // the same counts per time bucket
 	Notes    []string    `json:"notes"`    // where numbers are approximate, and why
+	// Freshness, for live logs (the newest line recent), says how old
+	// the newest line was when the summary was made: lines reach the
+	// files up to the edge's edge.logs.flush_interval late. See
+	// FreshnessNote; absent for older logs.
+	Freshness string `json:"freshness,omitempty"`
 }
 
 // Input describes what was read.
@@ -72,8 +77,8 @@ type TimeRange struct {
 
 // Rate is a request rate.
 type Rate struct {
-	Mean   float64    `json:"mean"`    // requests over the minutes of the time range (at least one)
-	Peak   float64    `json:"peak"`    // busiest timeline bucket, per minute
+	Mean   float64    `json:"mean"`    // requests over the whole minutes (buckets) from the first request's to the last's
+	Peak   float64    `json:"peak"`    // requests in the busiest bucket, per minute of its width (never extrapolated)
 	PeakAt *time.Time `json:"peak_at"` // start of that bucket
 }
 
@@ -216,15 +221,15 @@ func Summarize(an *Analysis, n int) *Summary {
 		s.Input.UnreadSources = []string{}
 	}
 
-	minutes := 1.0
 	if a.timed {
 		first, last := unix(a.first), unix(a.last)
 		s.TimeRange = TimeRange{First: &first, Last: &last, Seconds: float64(a.last - a.first)}
-		minutes = max(1, float64(a.last-a.first+1)/60)
-	}
-	s.RequestsPerMinute.Mean = round(float64(a.matched-a.untimed)/minutes, 2)
-	if !a.timed {
-		s.RequestsPerMinute.Mean = 0
+		// Over the buckets from the first request's to the last's: a
+		// partial first or last minute counts whole, so that no rate is
+		// extrapolated from a few seconds and the mean, an average of the
+		// buckets' rates, is never above the busiest one's.
+		minutes := float64((floorDiv(a.last, a.width)-floorDiv(a.first, a.width)+1)*a.width) / 60
+		s.RequestsPerMinute.Mean = round(float64(a.matched-a.untimed)/minutes, 2)
 	}
 	s.HitRatio = HitRatio{Requests: ratio(a.hits, a.hits+a.misses), Bytes: ratio(a.hitBytes, a.hitBytes+a.missBytes),
 		Hits: a.hits, Misses: a.misses, HitBytes: a.hitBytes, MissBytes: a.missBytes}

@@ -15,15 +15,17 @@ import (
 
 // Chart geometry, in SVG user units (the SVG scales to its container).
 const (
-	chartW      = 1160.0
-	chartH      = 240.0
-	padLeft     = 64.0
-	padRight    = 16.0
-	padTop      = 12.0
-	padBottom   = 30.0
-	plotW       = chartW - padLeft - padRight
-	plotH       = chartH - padTop - padBottom
-	maxBarCount = 240 // bars drawn at most; finer timelines are summed into this many
+	chartW    = 1160.0
+	chartH    = 240.0
+	padLeft   = 64.0
+	padRight  = 16.0
+	padTop    = 12.0
+	padBottom = 30.0
+	plotW     = chartW - padLeft - padRight
+	plotH     = chartH - padTop - padBottom
+	// zeroBand is the height kept under a logarithmic axis for zero values,
+	// which a logarithm cannot place: they sit on a line labelled 0.
+	zeroBand = 0.1 * plotH
 )
 
 // layer is one series of a chart.
@@ -70,9 +72,20 @@ func (ax timeAxis) x(t time.Time) float64 {
 	return padLeft + plotW*float64(t.Sub(ax.t0))/float64(span)
 }
 
-// xi returns the x of the middle of bucket i.
-func (ax timeAxis) xi(i int) float64 {
-	return padLeft + plotW*(float64(i)+0.5)/float64(max(ax.n, 1))
+// bucketX returns the x of the start and the end of a bucket: every chart
+// draws a bucket over the whole time it covers, so that a finding's window
+// (snapped to buckets) has the data of its time under it, and a single
+// bucket is a bar rather than a hairline.
+func (ax timeAxis) bucketX(b TimeBucket) (float64, float64) {
+	return ax.x(b.Start), ax.x(b.Start.Add(ax.step))
+}
+
+// snap widens a band to the buckets it touches.
+func (ax timeAxis) snap(from, to time.Time) (time.Time, time.Time) {
+	w := int64(ax.step / time.Second)
+	start := floorDiv(from.Unix(), w) * w
+	end := (floorDiv(to.Unix(), w) + 1) * w
+	return unix(start), unix(end)
 }
 
 // ticks returns round times for the axis labels, at most about a dozen:
@@ -131,11 +144,13 @@ func (ax timeAxis) label(t time.Time, first bool) string {
 	return t.Format("15:04")
 }
 
-// yAxis is a linear or logarithmic value axis.
+// yAxis is a linear or logarithmic value axis; a logarithmic one with
+// zero set has a line for 0 under its lowest power of ten.
 type yAxis struct {
 	max      float64
 	log      bool
 	logMin   float64
+	zero     bool
 	format   func(float64) string
 	tickVals []float64
 }
@@ -170,11 +185,15 @@ func ratioAxis() yAxis {
 	return yAxis{max: 1, format: percentLabel, tickVals: []float64{0, 0.25, 0.5, 0.75, 1}}
 }
 
-// logAxis spans powers of ten from lo to at least hi.
-func logAxis(lo, hi float64, format func(float64) string) yAxis {
+// logAxis spans powers of ten from lo (the least positive value) to at
+// least hi, with a line for 0 under them when zero is set.
+func logAxis(lo, hi float64, zero bool, format func(float64) string) yAxis {
 	lo = math.Pow(10, math.Floor(math.Log10(math.Max(lo, 1e-3))))
 	top := math.Pow(10, math.Ceil(math.Log10(math.Max(hi, lo*10))))
-	ax := yAxis{max: top, log: true, logMin: lo, format: format}
+	ax := yAxis{max: top, log: true, logMin: lo, zero: zero, format: format}
+	if zero {
+		ax.tickVals = append(ax.tickVals, 0)
+	}
 	for v := lo; v <= top*1.0001; v *= 10 {
 		ax.tickVals = append(ax.tickVals, v)
 	}
@@ -185,8 +204,16 @@ func logAxis(lo, hi float64, format func(float64) string) yAxis {
 func (ax yAxis) y(v float64) float64 {
 	f := 0.0
 	if ax.log {
+		h := plotH
+		if ax.zero {
+			if v <= 0 {
+				return padTop + plotH
+			}
+			h -= zeroBand
+		}
 		v = math.Max(v, ax.logMin)
 		f = math.Log10(v/ax.logMin) / math.Log10(ax.max/ax.logMin)
+		return padTop + h*(1-math.Min(math.Max(f, 0), 1))
 	} else if ax.max > 0 {
 		f = v / ax.max
 	}
@@ -199,11 +226,9 @@ func frame(b *strings.Builder, tx timeAxis, ya yAxis, bands []band) {
 	labelled := map[int]string{} // x of a label → its text, so that bands starting together share one label
 	var xs []int
 	for _, bd := range bands {
-		x0, x1 := tx.x(bd.from), tx.x(bd.to)
-		if x1-x0 < 3 {
-			x1 = x0 + 3
-		}
-		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" opacity="0.12"/>`,
+		from, to := tx.snap(bd.from, bd.to)
+		x0, x1 := tx.x(from), tx.x(to)
+		fmt.Fprintf(b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="%s" opacity="0.12" class="finding"/>`,
 			x0, padTop, x1-x0, plotH, bd.color)
 		key := int(x0 / 14) // labels closer than 14 units would overlap
 		if _, ok := labelled[key]; !ok {
@@ -234,66 +259,25 @@ func frame(b *strings.Builder, tx timeAxis, ya yAxis, bands []band) {
 	fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="axis"/>`, padLeft, chartW-padRight, padTop+plotH, padTop+plotH)
 }
 
-// stackedArea draws layers stacked on each other, with a tooltip per
-// bucket.
-func stackedArea(tl Timeline, layers []layer, bands []band, tips []string) template.HTML {
-	tx := newTimeAxis(tl)
-	n := tx.n
-	if n == 0 {
-		return emptyChart()
-	}
-	total := make([]float64, n)
-	for _, l := range layers {
-		for i, v := range l.values {
-			total[i] += v
-		}
-	}
-	maxV := 0.0
-	for _, v := range total {
-		maxV = math.Max(maxV, v)
-	}
-	ya := linearAxis(maxV, compact)
-	var b strings.Builder
-	frame(&b, tx, ya, bands)
-	base := make([]float64, n)
-	for _, l := range layers {
-		var top, bottom []string
-		for i := range n {
-			x := tx.xi(i)
-			if n == 1 {
-				x = padLeft + plotW/2
-			}
-			top = append(top, fmt.Sprintf("%.1f,%.1f", x, ya.y(base[i]+l.values[i])))
-			bottom = append(bottom, fmt.Sprintf("%.1f,%.1f", x, ya.y(base[i])))
-		}
-		for i := range n {
-			base[i] += l.values[i]
-		}
-		for i, j := 0, len(bottom)-1; i < j; i, j = i+1, j-1 {
-			bottom[i], bottom[j] = bottom[j], bottom[i]
-		}
-		fmt.Fprintf(&b, `<polygon points="%s %s" fill="%s" fill-opacity="0.85" stroke="%s" stroke-width="0.6"/>`,
-			strings.Join(top, " "), strings.Join(bottom, " "), l.color, l.color)
-	}
-	hoverColumns(&b, tx, tips)
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
-}
-
 // hoverColumns adds an invisible column per bucket whose <title> the
 // browser shows on hover.
-func hoverColumns(b *strings.Builder, tx timeAxis, tips []string) {
+func hoverColumns(b *strings.Builder, tx timeAxis, tl Timeline, tips []string) {
 	if len(tips) != tx.n {
 		return
 	}
-	w := plotW / float64(tx.n)
 	for i, tip := range tips {
+		if tip == "" {
+			continue
+		}
+		x0, x1 := tx.bucketX(tl.Buckets[i])
 		fmt.Fprintf(b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" class="hover"><title>%s</title></rect>`,
-			padLeft+w*float64(i), padTop, w, plotH, html.EscapeString(tip))
+			x0, padTop, x1-x0, plotH, html.EscapeString(tip))
 	}
 }
 
-// lineChart draws lines; NaN values leave gaps.
+// lineChart draws each layer as steps: a bucket's value is a level across
+// the time the bucket covers, joined to its neighbours; NaN values leave
+// gaps.
 func lineChart(tl Timeline, layers []layer, ya yAxis, bands []band, tips []string) template.HTML {
 	tx := newTimeAxis(tl)
 	if tx.n == 0 {
@@ -303,87 +287,85 @@ func lineChart(tl Timeline, layers []layer, ya yAxis, bands []band, tips []strin
 	frame(&b, tx, ya, bands)
 	for _, l := range layers {
 		var d strings.Builder
-		pen := false
+		prevEnd := math.NaN()
 		points := 0
 		for i, v := range l.values {
 			if math.IsNaN(v) {
-				pen = false
+				prevEnd = math.NaN()
 				continue
 			}
-			cmd := "L"
-			if !pen {
-				cmd = "M"
+			x0, x1 := tx.bucketX(tl.Buckets[i])
+			y := ya.y(v)
+			if prevEnd == x0 {
+				fmt.Fprintf(&d, "L%.2f,%.2f ", x0, y)
+			} else {
+				fmt.Fprintf(&d, "M%.2f,%.2f ", x0, y)
 			}
-			fmt.Fprintf(&d, "%s%.1f,%.1f ", cmd, tx.xi(i), ya.y(v))
-			pen = true
+			fmt.Fprintf(&d, "L%.2f,%.2f ", x1, y)
+			prevEnd = x1
 			points++
 		}
 		dash := ""
 		if l.dash {
 			dash = ` stroke-dasharray="5 4"`
 		}
-		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s/>`, d.String(), l.color, dash)
-		if points < 40 { // few points: mark them, a lone point would not show
+		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s data-layer="%s"/>`,
+			d.String(), l.color, dash, html.EscapeString(l.name))
+		if points < 40 { // few points: mark them, a short step would not show
 			for i, v := range l.values {
 				if !math.IsNaN(v) {
-					fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`, tx.xi(i), ya.y(v), l.color)
+					x0, x1 := tx.bucketX(tl.Buckets[i])
+					fmt.Fprintf(&b, `<circle cx="%.2f" cy="%.2f" r="2.5" fill="%s"/>`, (x0+x1)/2, ya.y(v), l.color)
 				}
 			}
 		}
 	}
-	hoverColumns(&b, tx, tips)
+	hoverColumns(&b, tx, tl, tips)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-// stackedBars draws bars per bucket (summed into at most maxBarCount
-// columns so that each stays visible).
-func stackedBars(tl Timeline, layers []layer, bands []band) template.HTML {
+// stackedBars draws the layers stacked in a bar per bucket, each bar as
+// wide as the time its bucket covers; tips, when given, are one per bucket.
+func stackedBars(tl Timeline, layers []layer, bands []band, tips []string) template.HTML {
 	tx := newTimeAxis(tl)
 	n := tx.n
 	if n == 0 {
 		return emptyChart()
 	}
-	group := (n + maxBarCount - 1) / maxBarCount
-	cols := (n + group - 1) / group
-	sums := make([][]float64, len(layers))
-	colTotal := make([]float64, cols)
-	for li, l := range layers {
-		sums[li] = make([]float64, cols)
-		for i, v := range l.values {
-			sums[li][i/group] += v
-			colTotal[i/group] += v
-		}
-	}
 	maxV := 0.0
-	for _, v := range colTotal {
-		maxV = math.Max(maxV, v)
+	for i := range n {
+		t := 0.0
+		for _, l := range layers {
+			t += l.values[i]
+		}
+		maxV = math.Max(maxV, t)
 	}
 	ya := linearAxis(math.Max(maxV, 4), compact)
 	var b strings.Builder
 	frame(&b, tx, ya, bands)
-	w := plotW / float64(cols)
-	gap := math.Min(1, w*0.15)
-	for c := range cols {
+	for i, bk := range tl.Buckets {
+		x0, x1 := tx.bucketX(bk)
+		gap := math.Min(1, (x1-x0)*0.15)
 		base := 0.0
-		x := padLeft + w*float64(c)
 		var tip []string
-		for li, l := range layers {
-			v := sums[li][c]
+		for _, l := range layers {
+			v := l.values[i]
 			if v == 0 {
 				continue
 			}
 			y0, y1 := ya.y(base), ya.y(base+v)
-			fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" fill="%s"/>`, x+gap/2, y1, w-gap, y0-y1, l.color)
+			fmt.Fprintf(&b, `<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s" class="bar" data-layer="%s"/>`,
+				x0+gap/2, y1, x1-x0-gap, y0-y1, l.color, html.EscapeString(l.name))
 			base += v
-			tip = append(tip, fmt.Sprintf("%s: %s", l.name, num(int64(v))))
+			tip = append(tip, fmt.Sprintf("%s: %s", l.name, trimZero(v)))
 		}
-		if len(tip) > 0 {
-			start := tl.Buckets[c*group].Start
+		if tips == nil && len(tip) > 0 {
 			fmt.Fprintf(&b, `<rect x="%.2f" y="%.1f" width="%.2f" height="%.1f" class="hover"><title>%s</title></rect>`,
-				x, padTop, w, plotH, html.EscapeString(start.Format("2006-01-02 15:04")+" UTC\n"+strings.Join(tip, "\n")))
+				x0, padTop, x1-x0, plotH, html.EscapeString(bk.Start.Format("2006-01-02 15:04")+" UTC\n"+strings.Join(tip, "\n")))
 		}
 	}
+	hoverColumns(&b, tx, tl, tips)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

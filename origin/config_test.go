@@ -167,12 +167,19 @@ func TestExampleConfigs(t *testing.T) {
 	if r := cfg.Origin.Listeners[0].DefaultAction.Redirect; r == nil || *r != (Redirect{Protocol: "HTTPS", Port: 443, Status: 301}) {
 		t.Errorf("redirect %+v", r)
 	}
-	// The example's files live on a production machine: CheckFiles names
-	// each missing one at its line.
+	// The example's files are in configs/certs; elsewhere, CheckFiles
+	// names each missing one at its line.
+	if err := cfg.CheckFiles(); err != nil {
+		t.Errorf("CheckFiles of the example as shipped: %v", err)
+	}
+	dir := t.TempDir()
+	if cfg, err = LoadConfig(exampleConfig(t, dir, "origin.yaml")); err != nil {
+		t.Fatal(err)
+	}
 	err = cfg.CheckFiles()
 	for _, want := range []string{
-		"origin.yaml:22: origin.listeners[1].mutual_tls: trust store: open /etc/edgegate/edge-ca.pem",
-		"origin.yaml:31: origin.listeners[2].certificates.files[0].cert: open /etc/edgegate/stream.pem",
+		"origin.yaml:22: origin.listeners[1].mutual_tls: trust store: open " + filepath.Join(dir, "certs", "edge-ca.pem"),
+		"origin.yaml:31: origin.listeners[2].certificates.files[0].cert: open " + filepath.Join(dir, "certs", "stream.pem"),
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("CheckFiles:\n%v\nwant it to contain\n%s", err, want)

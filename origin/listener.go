@@ -313,7 +313,7 @@ func acceptLoop(ln net.Listener, log zerolog.Logger, handle func(net.Conn)) {
 				return
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			log.Error().Err(err).Dur("retry_in", pause).Msg("accept failed")
+			log.Error().Err(err).Stringer("retry_in", pause).Msg("accept failed")
 			time.Sleep(pause)
 			continue
 		}

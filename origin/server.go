@@ -253,7 +253,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.reloadMu.Unlock()
 	cfg := s.config()
 	grace := cfg.Origin.Timeouts.Shutdown.D()
-	s.log.Info().Dur("grace", grace).Msg("draining")
+	s.log.Info().Stringer("grace", grace).Msg("draining")
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	var drains sync.WaitGroup
 	s.mu.Lock()

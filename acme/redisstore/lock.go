@@ -131,11 +131,11 @@ func (s *Storage) refresh(ctx context.Context, name, key string, l *lease) {
 			failures++
 			since := time.Since(last)
 			s.log.Error().Err(err).Str("lock", name).Str("key", key).
-				Int("consecutive_failures", failures).Dur("since_last_refresh", since).
+				Int("consecutive_failures", failures).Stringer("since_last_refresh", since).
 				Bool("lease_may_have_expired", since >= s.ttl).
 				Msg("redisstore: could not refresh lock lease; once it expires another node may take the lock")
 		case n == 0:
-			s.log.Error().Str("lock", name).Str("key", key).Dur("since_last_refresh", time.Since(last)).
+			s.log.Error().Str("lock", name).Str("key", key).Stringer("since_last_refresh", time.Since(last)).
 				Msg("redisstore: lock lease lost (expired or taken by another holder); the critical section is no longer exclusive")
 			return
 		default:

@@ -32,11 +32,11 @@ func appHandler(name string, maxAge time.Duration) http.Handler {
 }
 
 func runApp(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "app", "-name NAME [-listen ADDR]",
+	fs := newFlags(e, "app", "",
 		"  edgegate app -name app1 -listen :8080     # GET / answers \"hello from app1: ...\"; /healthz answers ok\n")
-	name := fs.String("name", "app", "the name the app answers with (body and X-App header)")
-	listen := fs.String("listen", ":8080", "HOST:PORT to serve plain HTTP on")
-	maxAge := fs.Duration("max-age", time.Minute, "Cache-Control max-age of the answers")
+	name := fs.String("name", "app", "the `NAME` the app answers with (body and X-App header)")
+	listen := fs.String("listen", ":8080", "`HOST:PORT` to serve plain HTTP on")
+	maxAge := fs.Duration("max-age", time.Minute, "Cache-Control max-age of the answers, a `DURATION`")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -74,17 +74,15 @@ func runApp(ctx context.Context, e *env, args []string) int {
 // runHealth is a container health check that needs no shell or curl in the
 // image: it GETs one URL and succeeds on a 2xx answer.
 func runHealth(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "health", "[-cacert FILE] [-timeout D] URL",
+	fs := newFlags(e, "health", "URL",
 		"  edgegate health http://127.0.0.1:9901/healthz\n  edgegate health -cacert /etc/pebble/certs/pebble-api-ca.pem https://localhost:14000/dir\n")
-	caFile := fs.String("cacert", "", "PEM file of roots to trust for an https:// URL (system roots otherwise)")
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	caFile := fs.String("cacert", "", "PEM `FILE` of roots to trust for an https:// URL (system roots otherwise)")
+	timeout := fs.Duration("timeout", 5*time.Second, "give up after this `DURATION`")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "edgegate health: want exactly one URL")
-		fs.Usage()
-		return exitUsage
+		return usageError(e, fs, "health", "want exactly one URL")
 	}
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
 	if *caFile != "" {

@@ -32,18 +32,14 @@ func configKind(path string) (string, error) {
 }
 
 func runCheck(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "check", "-config FILE [-probe]",
-		"  edgegate check -config configs/edge.yaml\n  edgegate check -config configs/edge.yaml -probe   # also connect to every origin\n")
-	config := fs.String("config", "", "config file to validate (edge or origin tier)")
+	fs := newFlags(e, "check", "",
+		"  edgegate check -config configs/edge.yaml\n  edgegate check -config configs/edge.yaml -probe   # also connect to every origin\n  edgegate check -files=false -config edge.yaml      # a config for another host: do not look for its files\n")
+	config := fs.String("config", "", "config `FILE` to validate (edge or origin tier)")
+	fs.require("config")
 	probe := fs.Bool("probe", false, "also connect to every origin the way the edge would")
-	files := fs.Bool("files", true, "also check that referenced certificate, key, CA and CRL files are readable (turn off to check a config written for another host)")
+	files := fs.Bool("files", true, "also check that the certificate, key, CA and CRL files the config names are readable; -files=false checks a config written for another host")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
-	}
-	if *config == "" {
-		fmt.Fprintln(e.stderr, "edgegate check: -config is required")
-		fs.Usage()
-		return exitUsage
 	}
 	kind, err := configKind(*config)
 	if err != nil {

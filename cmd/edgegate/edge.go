@@ -8,24 +8,19 @@ import (
 )
 
 func runEdge(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "edge", "-config FILE [-log-level info]",
+	fs := newFlags(e, "edge", "",
 		"  edgegate edge -config /etc/edgegate/edge.yaml\n  edgegate edge -config configs/edge.yaml -log-level debug\n")
-	config := fs.String("config", "", "edge config file (YAML)")
-	level := fs.String("log-level", "info", "operational log level: debug, info, warn, error")
+	config := fs.String("config", "", "`FILE`: edge config file (YAML)")
+	level := fs.String("log-level", "info", "operational log `LEVEL`: debug, info, warn, error")
+	fs.require("config")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	sigs := catchOperatorSignals()
 	defer sigs.stop()
-	if *config == "" {
-		fmt.Fprintln(e.stderr, "edgegate edge: -config is required")
-		fs.Usage()
-		return exitUsage
-	}
 	log, err := newLogger(e.stderr, *level)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "edgegate edge: %v\n", err)
-		return exitUsage
+		return usageError(e, fs, "edge", err.Error())
 	}
 	cfg, err := edge.LoadConfig(*config)
 	if err != nil {

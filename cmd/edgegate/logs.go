@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 	"github.com/edgegate/edgegate/logs"
 )
 
-const logsUsage = `Usage: edgegate logs summary [-format table|json|csv] [-top N] [filters] FILE|DIR|- ...
-       edgegate logs report -o report.html [-top N] [filters] FILE|DIR|- ...
+const logsUsage = `Usage: edgegate logs summary [flags] FILE|DIR|- ...
+       edgegate logs report -o FILE [flags] FILE|DIR|- ...
 
 Analyse CloudFront-format standard logs: the edge's own files or real
 CloudFront ones of any era, plain or gzipped. A directory is read
@@ -23,7 +22,7 @@ recursively in name order; "-" is standard input.
             findings in plain words, as a table, JSON or CSV
   report    the same as one self-contained HTML page with charts
 
-Run 'edgegate logs summary -h' or 'edgegate logs report -h' for the flags.
+Run 'edgegate help logs summary' or 'edgegate help logs report' for the flags.
 
 Examples:
   edgegate logs summary /var/log/edgegate
@@ -43,7 +42,7 @@ func runLogs(ctx context.Context, e *env, args []string) int {
 	case "report":
 		return runLogsReport(ctx, e, args[1:])
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stderr, logsUsage)
+		fmt.Fprint(e.stdout, logsUsage)
 		return exitOK
 	}
 	fmt.Fprintf(e.stderr, "edgegate logs: unknown subcommand %q\n\n%s", args[0], logsUsage)
@@ -56,18 +55,18 @@ type logsFlags struct {
 	filter logs.FilterSpec
 }
 
-func (l *logsFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&l.top, "top", 10, "length of the top lists (hosts, URIs, clients, ...)")
-	fs.StringVar(&l.filter.Since, "since", "", "only requests at or after this time: 2026-11-22T13:00:00Z, '2026-11-22 13:00', 2026-11-22, or a duration before now (2h)")
-	fs.StringVar(&l.filter.Until, "until", "", "only requests before this time (same forms as -since)")
-	fs.StringVar(&l.filter.Host, "host", "", "only these hosts (Host header or cs(Host)), comma-separated, * and ? allowed")
-	fs.StringVar(&l.filter.Status, "status", "", "only these statuses: codes, classes or ranges, e.g. 502,4xx,500-504")
-	fs.StringVar(&l.filter.Result, "result", "", "only these result types (any of the three result fields), e.g. Error,OriginConnectError")
-	fs.StringVar(&l.filter.URI, "uri", "", "only URIs matching this pattern, * matching any run (e.g. '/api/*')")
+func (l *logsFlags) register(fs *flagSet) {
+	fs.IntVar(&l.top, "top", 10, "length `N` of the top lists (hosts, URIs, clients, ...)")
+	fs.StringVar(&l.filter.Since, "since", "", "only requests at or after this `TIME`: 2026-11-22T13:00:00Z, '2026-11-22 13:00', 2026-11-22, or a duration before now (2h)")
+	fs.StringVar(&l.filter.Until, "until", "", "only requests before this `TIME` (same forms as -since)")
+	fs.StringVar(&l.filter.Host, "host", "", "only these `HOSTS` (Host header or cs(Host)), comma-separated, * and ? allowed")
+	fs.StringVar(&l.filter.Status, "status", "", "only these `STATUSES`: codes, classes or ranges, e.g. 502,4xx,500-504")
+	fs.StringVar(&l.filter.Result, "result", "", "only these `RESULTS` (result types in any of the three result fields), e.g. Error,OriginConnectError")
+	fs.StringVar(&l.filter.URI, "uri", "", "only URIs matching this `PATTERN`, * matching any run (e.g. '/api/*')")
 }
 
 func runLogsSummary(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "logs summary", "[-format table|json|csv] [-top N] [filters] FILE|DIR|- ...",
+	fs := newFlags(e, "logs summary", "FILE|DIR|- ...",
 		`  edgegate logs summary /var/log/edgegate
   edgegate logs summary -format json -since 2h /var/log/edgegate > summary.json
   edgegate logs summary -host www.example.com -status 5xx E2ABC.2026-11-22-*.gz
@@ -75,7 +74,7 @@ func runLogsSummary(ctx context.Context, e *env, args []string) int {
 `)
 	var lf logsFlags
 	lf.register(fs)
-	format := fs.String("format", "table", "output format: table (for a terminal), json (keys documented in the logs package) or csv")
+	format := fs.String("format", "table", "output `FORMAT`: table (for a terminal), json (keys documented in the logs package) or csv")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -97,21 +96,17 @@ func runLogsSummary(ctx context.Context, e *env, args []string) int {
 }
 
 func runLogsReport(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "logs report", "-o report.html [-top N] [filters] FILE|DIR|- ...",
+	fs := newFlags(e, "logs report", "FILE|DIR|- ...",
 		`  edgegate logs report -o report.html /var/log/edgegate
   edgegate logs report -o today.html -since 24h -host www.example.com /var/log/edgegate
 `)
 	var lf logsFlags
 	lf.register(fs)
-	out := fs.String("o", "", "the HTML file to write (required)")
-	title := fs.String("title", "", "the report's title (default: the inputs)")
+	out := fs.String("o", "", "the HTML `FILE` to write")
+	title := fs.String("title", "", "the report's `TITLE` (default: the inputs)")
+	fs.require("o")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
-	}
-	if *out == "" {
-		fmt.Fprintln(e.stderr, "edgegate logs report: -o FILE.html is required")
-		fs.Usage()
-		return exitUsage
 	}
 	s, code := analyseLogs(ctx, e, "logs report", fs, &lf)
 	if s == nil {
@@ -121,7 +116,7 @@ func runLogsReport(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "edgegate logs report: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(e.stderr, "edgegate logs report: wrote %s (%d requests, %d findings)\n", *out, s.Requests, len(s.Findings))
+	fmt.Fprintf(e.stderr, "edgegate logs report: wrote %s (%s, %s)\n", *out, logs.Quantity(s.Requests, "request"), logs.Quantity(int64(len(s.Findings)), "finding"))
 	return code
 }
 
@@ -129,11 +124,9 @@ func runLogsReport(ctx context.Context, e *env, args []string) int {
 // summarises them. It reports problems on stderr: a nil summary comes with
 // the exit code; otherwise the code is exitFailure when some input could
 // not be read (the summary covers the rest), exitOK else.
-func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf *logsFlags) (*logs.Summary, int) {
+func analyseLogs(ctx context.Context, e *env, name string, fs *flagSet, lf *logsFlags) (*logs.Summary, int) {
 	if fs.NArg() == 0 {
-		fmt.Fprintf(e.stderr, "edgegate %s: name at least one log file, directory or - (standard input)\n", name)
-		fs.Usage()
-		return nil, exitUsage
+		return nil, usageError(e, fs, name, "name at least one log file, directory or - (standard input)")
 	}
 	for _, arg := range fs.Args() {
 		if _, err := os.Stat(arg); err != nil && len(arg) > 1 && arg[0] == '-' {
@@ -152,13 +145,15 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf 
 	}
 	sources, skipped, err := logs.Expand(fs.Args())
 	if err != nil {
+		// An input named on the command line that is not there is bad
+		// usage, as check -config with a missing file is.
 		fmt.Fprintf(e.stderr, "edgegate %s: %v\n", name, err)
-		return nil, exitFailure
+		return nil, exitUsage
 	}
 	var skipNote string
 	if len(skipped) > 0 {
-		skipNote = fmt.Sprintf("%d file(s) in the directories given were not read because their names do not look like logs "+
-			"(*.log, *.gz), e.g. %s; name a file explicitly to read it", len(skipped), skipped[0])
+		skipNote = fmt.Sprintf("%s in the directories given not read because their names do not look like logs "+
+			"(*.log, *.gz), e.g. %s; name a file explicitly to read it", logs.Quantity(int64(len(skipped)), "file"), skipped[0])
 		fmt.Fprintf(e.stderr, "edgegate %s: %s\n", name, skipNote)
 	}
 	an, err := logs.Analyze(ctx, sources, logs.Options{Filter: filter, Stdin: e.stdin})
@@ -173,13 +168,14 @@ func analyseLogs(ctx context.Context, e *env, name string, fs *flag.FlagSet, lf 
 	}
 	if n := an.Malformed(); n > 0 {
 		p := an.Problems()[0]
-		fmt.Fprintf(e.stderr, "edgegate %s: %d malformed line(s) counted and skipped; the first: %s:%d: %s\n",
-			name, n, p.File, p.Line, p.Message)
+		fmt.Fprintf(e.stderr, "edgegate %s: %s counted and skipped; the first: %s:%d: %s\n",
+			name, logs.Quantity(n, "malformed line"), p.File, p.Line, p.Message)
 	}
 	s := logs.Summarize(an, lf.top)
 	if skipNote != "" {
 		s.Notes = append(s.Notes, skipNote)
 	}
+	s.Freshness = logs.FreshnessNote(s, time.Now())
 	return s, code
 }
 

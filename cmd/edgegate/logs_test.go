@@ -3,9 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,12 +104,15 @@ func TestLogsUsage(t *testing.T) {
 		{[]string{"summary", "-top", "0", realLogs}, exitUsage, "-top"},
 		{[]string{"summary", "-since", "last tuesday", realLogs}, exitUsage, "-since"},
 		{[]string{"summary", "-status", "9xx9", realLogs}, exitUsage, "-status"},
-		{[]string{"report", realLogs}, exitUsage, "-o FILE.html is required"},
+		{[]string{"report", realLogs}, exitUsage, "-o is required"},
 		{[]string{"summary", realLogs, "-format", "json"}, exitUsage, "put the flags first"},
-		{[]string{"summary", "/nonexistent/edge.log"}, exitFailure, "/nonexistent/edge.log"},
+		{[]string{"summary", "/nonexistent/edge.log"}, exitUsage, "/nonexistent/edge.log"},
 		{[]string{"report", "-o", "/nonexistent/dir/r.html", realLogs}, exitFailure, "/nonexistent/dir/r.html"},
 	} {
-		code, _, errs := logsCmd(t, "", tc.args...)
+		code, out, errs := logsCmd(t, "", tc.args...)
+		if code == exitOK {
+			errs = out // help is on stdout
+		}
 		if code != tc.code || !strings.Contains(errs, tc.want) {
 			t.Errorf("logs %v: exit %d (want %d), stderr %q (want %q)", tc.args, code, tc.code, errs, tc.want)
 		}
@@ -129,5 +138,69 @@ func TestLogsUnreadableInput(t *testing.T) {
 	code, out, errs := logsCmd(t, "", "summary", dir)
 	if code != exitFailure || !strings.Contains(errs, "cut.gz") || !strings.Contains(out, "2 records") {
 		t.Errorf("exit %d, stderr %q\n%s", code, errs, out)
+	}
+}
+
+// edge.logs.flush_interval is how long lines wait in memory: with 1m, a
+// request is not in the files after the default second, and is once the
+// edge stops; logs summary on the live directory says how old its newest
+// line is.
+func TestLogsFlushIntervalAndFreshness(t *testing.T) {
+	f := newFixture(t)
+	httpsAddr, logDir := freeAddr(t), filepath.Join(f.dir, "logs")
+	cfg := filepath.Join(f.dir, "edge.yaml")
+	text := fmt.Sprintf(`edge:
+  location: FLU1
+  listen: {http: "off", https: %q}
+  certificates: {files: [{cert: %q, key: %q}]}
+  logs: {dir: %q, flush_interval: 1m}
+distributions:
+  - aliases: [www.example.test]
+    origins: [{id: alb, domain_name: alb.example.test, connect_to: %q, trusted_ca: %q}]
+    default_behavior: {target: alb}
+`, httpsAddr, f.certFile, f.keyFile, logDir, f.origin, f.caFile)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr}, []string{"edge", "-config", cfg})
+	}()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool(), ServerName: "www.example.test"},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", httpsAddr)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err = client.Get("https://www.example.test/fresh"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("edge did not answer: %v", err)
+	}
+	resp.Body.Close()
+	time.Sleep(1500 * time.Millisecond) // past the default interval of 1s
+	if _, out, _ := logsCmd(t, "", "summary", "-format", "json", logDir); strings.Contains(out, "/fresh") {
+		t.Errorf("with flush_interval 1m the line reached the file within 1.5 s")
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("edge exited %d: %s", code, stderr.String())
+	}
+	code, out, errs := logsCmd(t, "", "summary", logDir)
+	if code != exitOK || !strings.Contains(out, "1 hit") && !strings.Contains(out, "1 miss") {
+		t.Fatalf("summary after the stop: exit %d\n%s%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`(?m)^  newest line +\d\d:\d\d:\d\d UTC, \d+s before this summary`).MatchString(out) {
+		t.Errorf("no word of the newest line's age:\n%s", out)
 	}
 }

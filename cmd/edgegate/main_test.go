@@ -13,7 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,18 +46,157 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-func TestHelpAndUsage(t *testing.T) {
+// commandLines are every command and subcommand that has flags.
+func commandLines() [][]string {
+	var all [][]string
 	for _, c := range commands() {
-		code, _, stderr := runCmd(t, c.name, "-h")
-		if code != exitOK || !strings.Contains(stderr, "Usage: edgegate "+c.name) || !strings.Contains(stderr, "Examples:") {
-			t.Errorf("%s -h: exit %d, output:\n%s", c.name, code, stderr)
+		switch c.name {
+		case "help":
+		case "logs":
+			all = append(all, []string{"logs", "summary"}, []string{"logs", "report"})
+		default:
+			all = append(all, []string{c.name})
 		}
 	}
-	if code, _, _ := runCmd(t, "frobnicate"); code != exitUsage {
-		t.Errorf("unknown command: exit %d, want 2", code)
+	return all
+}
+
+// Help is on stdout with exit status 0, however it is asked for; it shows
+// no backquotes, and its Usage line shows every flag with its default.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}} {
+		code, stdout, stderr := runCmd(t, args...)
+		if code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: edgegate COMMAND") {
+			t.Errorf("edgegate %s: exit %d, stdout %q, stderr %q", args[0], code, stdout, stderr)
+		}
 	}
-	if code, _, _ := runCmd(t, "edge"); code != exitUsage {
-		t.Errorf("edge without -config: exit %d, want 2", code)
+	for _, cl := range commandLines() {
+		name := strings.Join(cl, " ")
+		var helps []string
+		for _, args := range [][]string{append(slices.Clone(cl), "-h"), append(slices.Clone(cl), "--help"), append([]string{"help"}, cl...)} {
+			code, stdout, stderr := runCmd(t, args...)
+			if code != exitOK || stderr != "" || !strings.HasPrefix(stdout, "Usage: edgegate "+name) || !strings.Contains(stdout, "Examples:") {
+				t.Errorf("edgegate %s: exit %d, stderr %q, stdout:\n%s", strings.Join(args, " "), code, stderr, stdout)
+			}
+			helps = append(helps, stdout)
+		}
+		if helps[0] != helps[1] || helps[0] != helps[2] {
+			t.Errorf("%s: -h, --help and help %s differ", name, name)
+		}
+		text := helps[0]
+		if strings.Contains(text, "`") {
+			t.Errorf("%s -h shows a backquote:\n%s", name, text)
+		}
+		usageLine, _, _ := strings.Cut(text, "\n")
+		flags := helpFlags(text)
+		if len(flags) == 0 && name != "version" {
+			t.Errorf("%s -h lists no flags:\n%s", name, text)
+		}
+		for _, f := range flags {
+			// The argument's name is a word in capitals, never a fragment
+			// of the help text.
+			if !regexp.MustCompile(`^([A-Z][A-Z:_|]*)?$`).MatchString(f.arg) {
+				t.Errorf("%s -%s: argument shown as %q", name, f.name, f.arg)
+			}
+			want := "-" + f.name
+			switch {
+			case f.arg == "" && f.def == "true":
+				want += "=true"
+			case f.arg == "":
+			case f.def != "":
+				want += " " + f.def
+			default:
+				want += " " + f.arg
+			}
+			if !regexp.MustCompile(`[ \[]` + regexp.QuoteMeta(want) + `[ \]]`).MatchString(usageLine + " ") {
+				t.Errorf("%s: the Usage line does not show %q: %s", name, want, usageLine)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "logs"}, {"logs", "-h"}, {"logs", "help"}} {
+		if code, stdout, stderr := runCmd(t, args...); code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: edgegate logs summary") {
+			t.Errorf("edgegate %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+	if code, stdout, stderr := runCmd(t, "help", "frobnicate"); code != exitUsage || stdout != "" || !strings.Contains(stderr, "unknown command") {
+		t.Errorf("help frobnicate: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+type helpFlag struct{ name, arg, def string }
+
+// helpFlags reads the flags back from a command's help, as a user sees
+// them: "  -name ARG" lines, each followed by its help, which ends with
+// "(default X)" when X is not the zero value.
+func helpFlags(help string) []helpFlag {
+	var flags []helpFlag
+	head := regexp.MustCompile(`^  -(\S+)(?: (\S+))?$`)
+	def := regexp.MustCompile(`\(default "?([^"]*)"?\)$`)
+	for _, line := range strings.Split(help, "\n") {
+		if m := head.FindStringSubmatch(line); m != nil {
+			flags = append(flags, helpFlag{name: m[1], arg: m[2]})
+		} else if m := def.FindStringSubmatch(line); m != nil && len(flags) > 0 {
+			flags[len(flags)-1].def = m[1]
+		}
+	}
+	return flags
+}
+
+// Usage errors go to stderr with the command's usage, exit status 2, and
+// nothing on stdout.
+func TestUsageErrors(t *testing.T) {
+	cases := [][]string{{}, {"frobnicate"}, {"edge"}, {"origin"}, {"check"}, {"probe"}, {"health"}, {"logs"}, {"logs", "frobnicate"},
+		{"logs", "summary"}, {"logs", "report", "x.log"}, {"demo", "-http", "0.0.0.0:80"}, {"demo", "extra"}, {"version", "extra"},
+		{"edge", "-config", "x.yaml", "-log-level", "loud"}}
+	for _, cl := range commandLines() {
+		cases = append(cases, append(slices.Clone(cl), "-no-such-flag"))
+	}
+	for _, args := range cases {
+		code, stdout, stderr := runCmd(t, args...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, "Usage: edgegate") {
+			t.Errorf("edgegate %s: exit %d (want 2), stdout %q, stderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+}
+
+// Exit statuses agree across commands: a file named on the command line
+// that is not there is bad usage (2), whichever command is given it.
+func TestExitStatuses(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	for _, args := range [][]string{
+		{"check", "-config", missing + ".yaml"},
+		{"edge", "-config", missing + ".yaml"},
+		{"origin", "-config", missing + ".yaml"},
+		{"logs", "summary", missing},
+		{"logs", "report", "-o", missing + ".html", missing},
+		{"probe", "-ca", missing + ".pem", "https://example.test/"},
+	} {
+		if code, _, stderr := runCmd(t, args...); code != exitUsage || !strings.Contains(stderr, missing) {
+			t.Errorf("edgegate %s: exit %d (want 2), stderr %q", strings.Join(args, " "), code, stderr)
+		}
+	}
+	// A runtime failure is 1: an origin that does not answer.
+	if code, _, _ := runCmd(t, "health", "-timeout", "2s", "http://"+freeAddr(t)+"/"); code != exitFailure {
+		t.Errorf("health of a closed port: exit %d, want 1", code)
+	}
+}
+
+// version prints the Go version the binary was built with, its module
+// version and VCS revision; -version is the same.
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "version")
+	if code != exitOK || stderr != "" || !strings.HasPrefix(stdout, "edgegate ") || !strings.Contains(stdout, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH) {
+		t.Fatalf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, again, _ := runCmd(t, "-version"); again != stdout {
+		t.Errorf("-version %q differs from version %q", again, stdout)
+	}
+	var b strings.Builder
+	writeVersion(&b, &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-11-30T09:00:00Z"}, {Key: "vcs.modified", Value: "true"}}})
+	want := "edgegate v1.2.3\nrevision 0123abcd+modified (2026-11-30T09:00:00Z)\ngo1.26.8 " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	if b.String() != want {
+		t.Errorf("writeVersion = %q, want %q", b.String(), want)
 	}
 }
 
@@ -69,11 +211,10 @@ func TestCheck(t *testing.T) {
 	if err != nil || len(configs) < 6 {
 		t.Fatalf("example configs: %v %v", configs, err)
 	}
+	// Every sample config passes check as shipped, the files it names
+	// included (configs/certs and configs/compose/certs).
 	for _, c := range configs {
-		// The top-level examples name files on the host they are written
-		// for; the compose stack's files are all in the repository.
-		files := strings.Contains(c, "/compose/")
-		if code, stdout, stderr := runCmd(t, "check", "-files="+strconv.FormatBool(files), "-config", c); code != exitOK {
+		if code, stdout, stderr := runCmd(t, "check", "-config", c); code != exitOK || !strings.Contains(stdout, c+": ok") {
 			t.Errorf("check %s: exit %d\n%s%s", c, code, stdout, stderr)
 		}
 	}
@@ -85,10 +226,18 @@ func TestCheck(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, bad+":3: edge.colour: unknown key") {
 		t.Fatalf("check of a bad config: exit %d, stderr %q", code, stderr)
 	}
-	// With file checks on, a missing CA is named at its line.
-	code, _, stderr = runCmd(t, "check", "-config", "../../configs/origin.yaml")
-	if code != exitUsage || !strings.Contains(stderr, "origin.yaml:") || !strings.Contains(stderr, "trust store") {
+	// With file checks on, a missing CA is named at its line; -files=false
+	// checks the config alone.
+	moved := filepath.Join(t.TempDir(), "origin.yaml")
+	if b, err := os.ReadFile("../../configs/origin.yaml"); err != nil || os.WriteFile(moved, b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd(t, "check", "-config", moved)
+	if code != exitUsage || !strings.Contains(stderr, "origin.yaml:22:") || !strings.Contains(stderr, "trust store") {
 		t.Fatalf("check with missing files: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr = runCmd(t, "check", "-files=false", "-config", moved); code != exitOK {
+		t.Fatalf("check -files=false: exit %d, stderr %q", code, stderr)
 	}
 }
 
@@ -322,6 +471,20 @@ distributions:
 		code, stdout, stderr := runCmd(t, "check", "-probe", "-config", cfg)
 		if code != tt.code || !strings.Contains(stdout, tt.want) {
 			t.Errorf("check -probe with domain_name %s: exit %d, want %d and %q in:\n%s%s", tt.domain, code, tt.code, tt.want, stdout, stderr)
+		}
+	}
+}
+
+// The shipped binary links no testing package (the demo's Pebble runner
+// is not a test helper): go list -deps ./cmd/edgegate names no "testing".
+func TestBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || strings.HasSuffix(pkg, "/testpebble") {
+			t.Errorf("edgegate links %s", pkg)
 		}
 	}
 }

@@ -10,24 +10,19 @@ import (
 )
 
 func runOrigin(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "origin", "-config FILE [-log-level info]",
+	fs := newFlags(e, "origin", "",
 		"  edgegate origin -config /etc/edgegate/origin.yaml\n  edgegate origin -config configs/origin-edge.yaml -log-level debug\n")
-	config := fs.String("config", "", "origin-tier config file (YAML)")
-	level := fs.String("log-level", "info", "operational log level: debug, info, warn, error")
+	config := fs.String("config", "", "`FILE`: origin-tier config file (YAML)")
+	level := fs.String("log-level", "info", "operational log `LEVEL`: debug, info, warn, error")
+	fs.require("config")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	sigs := catchOperatorSignals()
 	defer sigs.stop()
-	if *config == "" {
-		fmt.Fprintln(e.stderr, "edgegate origin: -config is required")
-		fs.Usage()
-		return exitUsage
-	}
 	log, err := newLogger(e.stderr, *level)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "edgegate origin: %v\n", err)
-		return exitUsage
+		return usageError(e, fs, "origin", err.Error())
 	}
 	cfg, err := origin.LoadConfig(*config)
 	if err != nil {

@@ -13,26 +13,24 @@ import (
 )
 
 func runProbe(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "probe", "[-sni NAME] [-ca FILE] [-connect HOST:PORT] [-cert FILE -key FILE] https://NAME[:PORT]/",
+	fs := newFlags(e, "probe", "https://NAME[:PORT]/",
 		`  edgegate probe https://alb.example.com/
   edgegate probe -connect 10.0.1.5:443 https://alb.example.com/     # like curl --resolve
   edgegate probe -ca private-ca.pem -cert edge.pem -key edge-key.pem https://origin.internal:8443/
 `)
-	sni := fs.String("sni", "", "server name to send and verify (default: the URL's host), as the origin's domain_name")
-	ca := fs.String("ca", "", "PEM file of extra trusted roots, as the origin's trusted_ca")
-	connect := fs.String("connect", "", "HOST:PORT to dial instead of resolving the name, as the origin's connect_to")
-	cert := fs.String("cert", "", "client certificate (PEM), as the origin's client_certificate.cert")
-	key := fs.String("key", "", "client key (PEM), as the origin's client_certificate.key")
-	resolver := fs.String("resolver", "", "DNS server HOST:PORT (default: the system resolver)")
-	protocols := fs.String("ssl-protocols", "TLSv1.2,TLSv1.3", "allowed TLS versions, as the origin's ssl_protocols")
-	timeout := fs.Duration("timeout", 10*time.Second, "connection timeout per attempt")
+	sni := fs.String("sni", "", "server `NAME` to send and verify (default: the URL's host), as the origin's domain_name")
+	ca := fs.String("ca", "", "PEM `FILE` of extra trusted roots, as the origin's trusted_ca")
+	connect := fs.String("connect", "", "`HOST:PORT` to dial instead of resolving the name, as the origin's connect_to")
+	cert := fs.String("cert", "", "client certificate `FILE` (PEM), as the origin's client_certificate.cert")
+	key := fs.String("key", "", "client key `FILE` (PEM), as the origin's client_certificate.key")
+	resolver := fs.String("resolver", "", "DNS server `HOST:PORT` (default: the system resolver)")
+	protocols := fs.String("ssl-protocols", "TLSv1.2,TLSv1.3", "allowed TLS `VERSIONS`, as the origin's ssl_protocols")
+	timeout := fs.Duration("timeout", 10*time.Second, "connection timeout per attempt, a `DURATION`")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "edgegate probe: give exactly one URL, e.g. https://alb.example.com/")
-		fs.Usage()
-		return exitUsage
+		return usageError(e, fs, "probe", "give exactly one URL, e.g. https://alb.example.com/")
 	}
 	u, err := url.Parse(fs.Arg(0))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {

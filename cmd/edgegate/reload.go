@@ -15,19 +15,17 @@ import (
 // SIGHUP does, through its admin listener: useful where the process is out
 // of reach of signals (another container, another host).
 func runReload(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "reload", "[-admin URL] [-token TOKEN]",
+	fs := newFlags(e, "reload", "",
 		"  edgegate reload                                   # the edge's admin listener on 127.0.0.1:9901\n"+
 			"  edgegate reload -admin http://127.0.0.1:9902      # an origin tier\n"+
 			"  EDGEGATE_ADMIN_TOKEN=... edgegate reload -admin http://10.0.0.5:9901\n")
-	admin := fs.String("admin", "http://127.0.0.1:9901", "the admin listener's URL")
-	token := fs.String("token", "", "admin bearer token (default $EDGEGATE_ADMIN_TOKEN)")
+	admin := fs.String("admin", "http://127.0.0.1:9901", "the admin listener's `URL`")
+	token := fs.String("token", "", "admin bearer `TOKEN`; $EDGEGATE_ADMIN_TOKEN when not given")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "edgegate reload: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitUsage
+		return usageError(e, fs, "reload", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *token == "" {
 		*token = os.Getenv("EDGEGATE_ADMIN_TOKEN")

@@ -2,12 +2,17 @@
 // (configs/compose/certs): the CA and certificate of Pebble's own HTTPS API,
 // the origin tier's CA and its certificate for origin.example.test, and the
 // edges' client CA and client certificate for mutual TLS to the origin tier.
+// With -examples it writes instead the files the example origin-tier
+// configs name (configs/certs): the origin tier's certificates for
+// alb.example.com and stream.example.com, and the edges' client CA with
+// its (empty) CRL, so that every file in configs/ passes edgegate check.
 //
 // These keys are public, committed so that `docker compose up` and the
 // process-topology test use the very same files: they protect nothing but
 // the demo. Never use them for a real deployment.
 //
 //	go run ./internal/democerts -dir configs/compose/certs   (make compose-certs)
+//	go run ./internal/democerts -examples -dir configs/certs  (make example-certs)
 package main
 
 import (
@@ -22,7 +27,12 @@ import (
 
 func main() {
 	dir := flag.String("dir", "configs/compose/certs", "directory to write the PEM files to")
+	examples := flag.Bool("examples", false, "write the example configs' files instead of the compose demo's")
 	flag.Parse()
+	write := writeCompose
+	if *examples {
+		write = writeExamples
+	}
 	if err := write(*dir); err != nil {
 		fmt.Fprintf(os.Stderr, "democerts: %v\n", err)
 		os.Exit(1)
@@ -40,7 +50,7 @@ type leafSpec struct {
 	client bool
 }
 
-func write(dir string) error {
+func writeCompose(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -78,4 +88,41 @@ func write(dir string) error {
 		}
 	}
 	return nil
+}
+
+// writeExamples writes what configs/origin.yaml and configs/origin-edge.yaml
+// name under certs/.
+func writeExamples(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	notAfter := time.Now().Add(validity)
+	originCA, err := pki.NewAuthority("edgegate example origin CA")
+	if err != nil {
+		return err
+	}
+	if err := originCA.WriteFile(filepath.Join(dir, "origin-ca.pem")); err != nil {
+		return err
+	}
+	for file, names := range map[string][]string{"origin": {"alb.example.com", "origin.example.test"}, "stream": {"stream.example.com"}} {
+		leaf, err := originCA.Issue(pki.LeafOptions{Names: names, NotAfter: notAfter})
+		if err != nil {
+			return err
+		}
+		if _, _, err := leaf.WriteFiles(dir, file); err != nil {
+			return err
+		}
+	}
+	edgeCA, err := pki.NewAuthority("edgegate example edge client CA")
+	if err != nil {
+		return err
+	}
+	if err := edgeCA.WriteFile(filepath.Join(dir, "edge-ca.pem")); err != nil {
+		return err
+	}
+	crl, err := edgeCA.RevocationListUntil(notAfter)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "edge-ca.crl"), crl, 0o644)
 }

@@ -172,11 +172,17 @@ func newLeaf(der []byte, key *ecdsa.PrivateKey, chain []byte) (*Leaf, error) {
 // RevocationList returns a PEM CRL signed by the authority that revokes the
 // given certificates.
 func (a *Authority) RevocationList(revoked ...*x509.Certificate) ([]byte, error) {
+	return a.RevocationListUntil(time.Now().Add(24*time.Hour), revoked...)
+}
+
+// RevocationListUntil is RevocationList with the given next update time
+// (a committed example CRL must stay current for years).
+func (a *Authority) RevocationListUntil(next time.Time, revoked ...*x509.Certificate) ([]byte, error) {
 	now := time.Now()
 	tmpl := &x509.RevocationList{
 		Number:     big.NewInt(now.UnixNano()),
 		ThisUpdate: now.Add(-time.Minute),
-		NextUpdate: now.Add(24 * time.Hour),
+		NextUpdate: next,
 	}
 	for _, c := range revoked {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
