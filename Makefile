@@ -31,6 +31,8 @@ build:
 
 # deps installs what the tests need and a fresh machine lacks. A missing
 # dependency must fail the run, never skip a test, so this is not optional.
+# h2spec (TestH2spec) is pinned in a module of its own under
+# integration/testdata/h2spec.
 deps:
 	@missing=""; for c in $(SYSDEPS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
@@ -39,6 +41,7 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSDEPS) >/dev/null; \
 	fi
 	$(GO) mod download
+	cd integration/testdata/h2spec && $(GO) mod download
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
