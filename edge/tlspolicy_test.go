@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/internal/pki"
+	"github.com/edgegate/edgegate/internal/tlsname"
 )
 
 // cloudFrontViewerCiphers is CloudFront's table "Supported protocols and
@@ -115,7 +116,7 @@ distributions:
 						if err != nil {
 							continue
 						}
-						if name := opensslCipherName(c.ConnectionState().CipherSuite); !slices.Contains(gotCiphers, name) {
+						if name := tlsname.Cipher(c.ConnectionState().CipherSuite); !slices.Contains(gotCiphers, name) {
 							gotCiphers = append(gotCiphers, name)
 						}
 						c.Close()
