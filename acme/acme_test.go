@@ -48,6 +48,13 @@ func newRig(t *testing.T, names map[string]string, validity time.Duration) *rig 
 // port than the rig's (when caPort is not 0).
 func newRigValidatingOn(t *testing.T, names map[string]string, validity time.Duration, caPort int) *rig {
 	t.Helper()
+	return newRigWith(t, names, testpebble.Config{Validity: validity}, caPort)
+}
+
+// newRigWith is newRig with Pebble configured by pc (its DNS and
+// validation ports are the rig's).
+func newRigWith(t *testing.T, names map[string]string, pc testpebble.Config, caPort int) *rig {
+	t.Helper()
 	r := &rig{t: t, logs: &syncbuf.Buffer{}}
 	var err error
 	if r.httpLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -62,7 +69,8 @@ func newRigValidatingOn(t *testing.T, names map[string]string, validity time.Dur
 	if caPort == 0 {
 		caPort = r.httpPort
 	}
-	r.pebble = testpebble.Start(t, testpebble.Config{DNS: r.dns.Addr(), HTTPPort: caPort, TLSPort: r.tlsPort, Validity: validity})
+	pc.DNS, pc.HTTPPort, pc.TLSPort = r.dns.Addr(), caPort, r.tlsPort
+	r.pebble = testpebble.Start(t, pc)
 	return r
 }
 

@@ -53,6 +53,11 @@ type IssuerConfig struct {
 	// TrustedRoots is a PEM file of roots to trust for the CA's own API (a
 	// private or test CA such as Pebble); system roots otherwise.
 	TrustedRoots string `yaml:"trusted_roots"`
+	// Profile is the certificate profile every order (first and renewal)
+	// names: classic, tlsserver, shortlived (Let's Encrypt, 2026) or any
+	// profile the CA's directory advertises in meta.profiles; the CA's
+	// default when empty. It is checked against the directory at start.
+	Profile string `yaml:"profile"`
 	// Challenges lists the enabled challenge types: http-01, tls-alpn-01.
 	// Empty means both.
 	Challenges []string `yaml:"challenges"`
@@ -107,6 +112,9 @@ func (c *Config) Validate() []Problem {
 		if a.TLSPort < 0 || a.TLSPort > 65535 {
 			ps = append(ps, Problem{"acme.tls_port", fmt.Sprintf("%d is not a TCP port", a.TLSPort)})
 		}
+		if a.Profile != "" && !validProfileName(a.Profile) {
+			ps = append(ps, Problem{"acme.profile", fmt.Sprintf("%q is not a profile name (letters, digits, '-', '_', '.')", a.Profile)})
+		}
 		for i, ch := range a.Challenges {
 			if ch != ChallengeHTTP01 && ch != ChallengeTLSALPN01 {
 				ps = append(ps, Problem{fmt.Sprintf("acme.challenges[%d]", i), fmt.Sprintf("unknown challenge %q (use http-01 or tls-alpn-01)", ch)})
@@ -121,4 +129,19 @@ func (c *Config) Validate() []Problem {
 		ps = append(ps, Problem{"", "no certificate source: set acme, files or self_signed"})
 	}
 	return ps
+}
+
+// validProfileName accepts the names CAs use for profiles (classic,
+// tlsserver, shortlived, 6days...), so that a typo such as a stray space
+// is reported here rather than by the CA.
+func validProfileName(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

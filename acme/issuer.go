@@ -50,6 +50,11 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("trusted_roots %s: no PEM certificate in it", a.TrustedRoots)
 		}
 	}
+	// An unknown profile would fail every order, in the background and
+	// over and over: refuse it at start, naming what the CA offers.
+	if err := CheckProfile(ctx, a); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
 	httpOn := len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeHTTP01)
 	m.tlsALPN = len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeTLSALPN01)
 
@@ -86,6 +91,7 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	m.issuer = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
 		CA:                      a.Directory,
 		Email:                   a.Email,
+		Profile:                 a.Profile, // certmagic names it in every order, renewals included
 		Agreed:                  true,
 		TrustedRoots:            roots,
 		DisableHTTPChallenge:    !httpOn,

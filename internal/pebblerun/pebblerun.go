@@ -47,6 +47,12 @@ type Config struct {
 	// (90 days) when zero. Short lifetimes exercise renewal. A Base
 	// config's profiles take precedence.
 	Validity time.Duration
+	// Profiles, when set, are the profiles the CA advertises in its
+	// directory's meta.profiles (name → certificate lifetime), as Let's
+	// Encrypt offers classic, tlsserver and shortlived. Pebble picks one at
+	// random for an order that names none, so a client that drops its
+	// profile on renewal shows. They replace Validity's single profile.
+	Profiles map[string]time.Duration
 	// Dir receives the PEM files named by Server.APIRoots (unless Base is
 	// set) and Server.IssuerRoots. Required.
 	Dir string
@@ -228,6 +234,12 @@ func loadSettings(cfg Config) (settings, error) {
 	} else {
 		validity := uint64(cfg.Validity / time.Second)
 		st.Profiles = map[string]ca.Profile{"default": {Description: "edgegate", ValidityPeriod: validity}}
+		if len(cfg.Profiles) > 0 {
+			st.Profiles = make(map[string]ca.Profile, len(cfg.Profiles))
+			for name, d := range cfg.Profiles {
+				st.Profiles[name] = ca.Profile{Description: "edgegate test profile " + name, ValidityPeriod: uint64(d / time.Second)}
+			}
+		}
 		st.RetryAfter.Authz, st.RetryAfter.Order = 1, 1
 	}
 	if len(st.Profiles) == 0 {
