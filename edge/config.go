@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -430,6 +431,17 @@ func (c *Config) CheckFiles() error {
 		}
 	}
 	return errs.Err()
+}
+
+// CheckCA asks the ACME CA's directory whether it offers the configured
+// certificate profile, for `edgegate check`: an unknown profile is
+// reported at its key with the profiles the CA offers.
+func (c *Config) CheckCA(ctx context.Context) error {
+	a := c.Edge.Certificates.ACME
+	if err := acme.CheckProfile(ctx, a); err != nil {
+		return c.errorf("edge.certificates.acme.profile", "%v", err)
+	}
+	return nil
 }
 
 // ParseConfig is LoadConfig for data already read; name is used in errors.
