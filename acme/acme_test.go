@@ -69,7 +69,10 @@ func newRigWith(t *testing.T, names map[string]string, pc testpebble.Config, caP
 	if caPort == 0 {
 		caPort = r.httpPort
 	}
-	pc.DNS, pc.HTTPPort, pc.TLSPort = r.dns.Addr(), caPort, r.tlsPort
+	if pc.DNS == "" {
+		pc.DNS = r.dns.Addr()
+	}
+	pc.HTTPPort, pc.TLSPort = caPort, r.tlsPort
 	r.pebble = testpebble.Start(t, pc)
 	return r
 }

@@ -24,7 +24,9 @@ package acme
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -58,9 +60,13 @@ type IssuerConfig struct {
 	// profile the CA's directory advertises in meta.profiles; the CA's
 	// default when empty. It is checked against the directory at start.
 	Profile string `yaml:"profile"`
-	// Challenges lists the enabled challenge types: http-01, tls-alpn-01.
-	// Empty means both.
+	// Challenges lists the enabled challenge types: http-01, tls-alpn-01,
+	// or dns-01 alone (certmagic uses the DNS challenge exclusively), which
+	// needs DNS and is the only one that allows wildcard names. Empty means
+	// http-01 and tls-alpn-01.
 	Challenges []string `yaml:"challenges"`
+	// DNS is the DNS provider for the dns-01 challenge.
+	DNS *DNSConfig `yaml:"dns"`
 	// HTTPPort is the port on which the CA validates HTTP-01 challenges and
 	// on which the pre-check fetches its token: 80 (RFC 8555) unless a test
 	// CA such as Pebble is configured to use the edge's other HTTP port.
@@ -81,7 +87,34 @@ type KeyPair struct {
 const (
 	ChallengeHTTP01    = "http-01"
 	ChallengeTLSALPN01 = "tls-alpn-01"
+	ChallengeDNS01     = "dns-01"
 )
+
+// dns01 reports whether the DNS-01 challenge is configured.
+func (a *IssuerConfig) dns01() bool {
+	return a != nil && slices.Contains(a.Challenges, ChallengeDNS01)
+}
+
+// NameProblem says why this certificates block cannot obtain a certificate
+// for name (an alias or server name), or "" when it can: a wildcard needs
+// the dns-01 challenge, an IP address the shortlived profile. A block with
+// static files may serve such a name from them.
+func (c *Config) NameProblem(name string) string {
+	if c.ACME == nil || len(c.Files) > 0 {
+		return ""
+	}
+	if strings.HasPrefix(name, "*.") && !c.ACME.dns01() {
+		return fmt.Sprintf("%s: a wildcard certificate needs the DNS-01 challenge: set certificates.acme.challenges: [dns-01] and certificates.acme.dns, or put its certificate in certificates.files", name)
+	}
+	if net.ParseIP(name) != nil && c.ACME.Profile != ProfileShortlived {
+		return fmt.Sprintf("%s: an IP address certificate needs certificates.acme.profile: shortlived (the only profile Let's Encrypt issues them under), or put its certificate in certificates.files", name)
+	}
+	return ""
+}
+
+// ProfileShortlived is Let's Encrypt's profile of 160-hour certificates,
+// the only one under which it issues IP-address certificates.
+const ProfileShortlived = "shortlived"
 
 // Problem is a configuration problem at a key path relative to the
 // certificates block, so that the caller can place it in its file.
@@ -116,9 +149,20 @@ func (c *Config) Validate() []Problem {
 			ps = append(ps, Problem{"acme.profile", fmt.Sprintf("%q is not a profile name (letters, digits, '-', '_', '.')", a.Profile)})
 		}
 		for i, ch := range a.Challenges {
-			if ch != ChallengeHTTP01 && ch != ChallengeTLSALPN01 {
-				ps = append(ps, Problem{fmt.Sprintf("acme.challenges[%d]", i), fmt.Sprintf("unknown challenge %q (use http-01 or tls-alpn-01)", ch)})
+			switch {
+			case ch != ChallengeHTTP01 && ch != ChallengeTLSALPN01 && ch != ChallengeDNS01:
+				ps = append(ps, Problem{fmt.Sprintf("acme.challenges[%d]", i), fmt.Sprintf("unknown challenge %q (use http-01, tls-alpn-01 or dns-01)", ch)})
+			case ch == ChallengeDNS01 && len(a.Challenges) > 1:
+				ps = append(ps, Problem{fmt.Sprintf("acme.challenges[%d]", i), "dns-01 is used alone: certmagic solves every name over DNS when it is configured"})
 			}
+		}
+		switch {
+		case a.dns01() && a.DNS == nil:
+			ps = append(ps, Problem{"acme.dns", "missing: dns-01 needs a DNS provider ({provider: rfc2136, server, tsig: {name, algorithm, secret}})"})
+		case a.DNS != nil && !a.dns01():
+			ps = append(ps, Problem{"acme.dns", "set, but challenges has no dns-01: add challenges: [dns-01] or remove dns"})
+		case a.DNS != nil:
+			ps = append(ps, a.DNS.validate()...)
 		}
 	}
 	if s := c.Storage; s != "" && !strings.HasPrefix(s, "file://") && !strings.HasPrefix(s, "redis://") &&

@@ -57,6 +57,20 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}
 	httpOn := len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeHTTP01)
 	m.tlsALPN = len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeTLSALPN01)
+	var dnsProvider *rfc2136
+	var dnsSolver *certmagic.DNS01Solver
+	if a.dns01() && a.DNS != nil {
+		dnsProvider = newRFC2136(a.DNS)
+		dnsSolver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider: dnsProvider,
+			TTL:         60 * time.Second,
+			// The primary server that took the update is asked, with a
+			// bound, before the CA is told to look.
+			Resolvers:          []string{dnsProvider.server},
+			PropagationTimeout: dnsPropagationTimeout,
+			Logger:             zlog,
+		}}
+	}
 
 	// The edge's own listeners answer the challenges (port 80 through
 	// HTTPChallengeHandler, 443 through GetCertificate). certmagic's solvers
@@ -96,6 +110,7 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		TrustedRoots:            roots,
 		DisableHTTPChallenge:    !httpOn,
 		DisableTLSALPNChallenge: !m.tlsALPN,
+		DNS01Solver:             dnsSolver,
 		ListenHost:              "127.0.0.1",
 		AltHTTPPort:             sinkPort,
 		AltTLSALPNPort:          sinkPort,
@@ -114,7 +129,7 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	} else {
 		m.pre.tlsPort = strconv.Itoa(tlsPort)
 	}
-	magic.Issuers = []certmagic.Issuer{&guardedIssuer{ACMEIssuer: m.issuer, pre: m.pre, storage: storage, log: log}}
+	magic.Issuers = []certmagic.Issuer{&guardedIssuer{ACMEIssuer: m.issuer, pre: m.pre, dns: dnsProvider, storage: storage, log: log}}
 	m.magic = magic
 
 	m.acmeNames = make(map[string]bool)
@@ -124,8 +139,12 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		if m.find(n) != nil || m.acmeNames[n] {
 			continue // a static certificate serves it; ordering would waste the CA's limits
 		}
-		if strings.HasPrefix(n, "*.") {
-			log.Error().Str("name", n).Msg("a wildcard name needs the DNS-01 challenge, which edgegate does not use: put its certificate in certificates.files")
+		if strings.HasPrefix(n, "*.") && dnsSolver == nil {
+			log.Error().Str("name", n).Msg("a wildcard name needs the DNS-01 challenge (certificates.acme.challenges: [dns-01] with certificates.acme.dns): put its certificate in certificates.files")
+			continue
+		}
+		if net.ParseIP(n) != nil && a.Profile != ProfileShortlived {
+			log.Error().Str("name", n).Str("profile", a.Profile).Msg("an IP address is ordered only with certificates.acme.profile: shortlived (the only profile Let's Encrypt issues IP certificates under): put its certificate in certificates.files")
 			continue
 		}
 		m.acmeNames[n] = true

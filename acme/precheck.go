@@ -292,6 +292,7 @@ func (p *precheck) tlsCert(ctx context.Context, name string) (*tls.Certificate, 
 type guardedIssuer struct {
 	*certmagic.ACMEIssuer
 	pre     *precheck
+	dns     *rfc2136 // set with dns-01: the DNS pre-flight replaces pre
 	storage certmagic.Storage
 	log     zerolog.Logger
 }
@@ -342,7 +343,11 @@ func (g *guardedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		}
 	}
 	for _, name := range csr.DNSNames {
-		if err := g.pre.check(ctx, name); err != nil {
+		check := g.pre.check
+		if g.dns != nil {
+			check = g.dns.preflight
+		}
+		if err := check(ctx, name); err != nil {
 			g.log.Warn().Str("name", name).Msgf("%s; waiting instead of ordering (certmagic retries with backoff)", err)
 			return nil, fmt.Errorf("pre-check: %w", err)
 		}

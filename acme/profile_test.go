@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -113,4 +114,39 @@ func TestShortlivedRenewedUnderLoad(t *testing.T) {
 // rigPebble is a Pebble config offering the given profiles.
 func rigPebble(profiles map[string]time.Duration) testpebble.Config {
 	return testpebble.Config{Profiles: profiles}
+}
+
+// Under shortlived an IP alias is ordered as an IP certificate and served
+// to a viewer that connects by address (and so sends no SNI); under any
+// other profile it is not ordered, and the log says why.
+func TestIPAliasUnderShortlived(t *testing.T) {
+	r := profileRig(t, time.Hour)
+	cfg := r.config(ChallengeHTTP01)
+	cfg.ACME.Profile = "shortlived"
+	m := r.serve(cfg, Options{}, "127.0.0.1")
+	waitFor(t, 60*time.Second, "the IP certificate", func() bool { return m.Covers("127.0.0.1") })
+	_, cert, err := r.get(r.viewer(), "https://127.0.0.1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(cert.DNSNames) != 0 {
+		t.Errorf("certificate for IPs %v, names %v; want 127.0.0.1 only", cert.IPAddresses, cert.DNSNames)
+	}
+	if life := cert.NotAfter.Sub(cert.NotBefore); life > time.Hour {
+		t.Errorf("IP certificate lives %s: not the shortlived profile", life)
+	}
+
+	r2 := profileRig(t, time.Hour)
+	cfg2 := r2.config(ChallengeHTTP01)
+	cfg2.ACME.Profile = "classic"
+	m2 := r2.serve(cfg2, Options{}, "127.0.0.1")
+	if p := m2.Pending(); len(p) != 0 {
+		t.Errorf("with profile classic, pending %v: an IP alias should not be ordered", p)
+	}
+	if !strings.Contains(r2.logs.String(), "an IP address is ordered only with certificates.acme.profile: shortlived") {
+		t.Errorf("log does not say why the IP alias is not ordered:\n%s", r2.logs.String())
+	}
+	if n := r2.pebble.Orders(); n != 0 {
+		t.Errorf("Pebble saw %d orders under classic", n)
+	}
 }

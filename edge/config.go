@@ -497,6 +497,9 @@ func (c *Config) applyDefaults() {
 		d := &c.Distributions[i]
 		for j, a := range d.Aliases {
 			d.Aliases[j] = strings.ToLower(strings.TrimSuffix(a, "."))
+			if ip := net.ParseIP(d.Aliases[j]); ip != nil {
+				d.Aliases[j] = ip.String() // the form a connection's address takes
+			}
 		}
 		if d.ID == "" && len(d.Aliases) > 0 {
 			d.ID = d.Aliases[0]
@@ -623,8 +626,10 @@ func (c *Config) validate() error {
 		}
 		for j, a := range d.Aliases {
 			ap := fmt.Sprintf("%s.aliases[%d]", dp, j)
-			if !validHostname(a) {
-				add(ap, "%q is not a valid domain name", a)
+			if !validHostname(strings.TrimPrefix(a, "*.")) && net.ParseIP(a) == nil {
+				add(ap, "%q is not a valid domain name, wildcard (*.example.com) or IP address", a)
+			} else if why := e.Certificates.NameProblem(a); why != "" {
+				add(ap, "%s", why)
 			} else if prev, dup := seenAlias[a]; dup {
 				add(ap, "%s is already an alias of %s", a, prev)
 			}
