@@ -23,6 +23,7 @@
 package acme
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -60,6 +61,13 @@ type IssuerConfig struct {
 	// profile the CA's directory advertises in meta.profiles; the CA's
 	// default when empty. It is checked against the directory at start.
 	Profile string `yaml:"profile"`
+	// EAB is the External Account Binding the CA requires to open an
+	// account (ZeroSSL, Google Trust Services).
+	EAB *EABConfig `yaml:"eab"`
+	// Fallback lists further CAs, tried in order when this one cannot
+	// issue (an outage, a rate-limit pause); a renewal tries this one
+	// first again. Challenges, DNS and ports are shared.
+	Fallback []FallbackIssuer `yaml:"fallback"`
 	// Challenges lists the enabled challenge types: http-01, tls-alpn-01,
 	// or dns-01 alone (certmagic uses the DNS challenge exclusively), which
 	// needs DNS and is the only one that allows wildcard names. Empty means
@@ -75,6 +83,38 @@ type IssuerConfig struct {
 	// (443 unless a test CA is configured otherwise); the pre-check uses it
 	// when http-01 is off.
 	TLSPort int `yaml:"tls_port"`
+}
+
+// FallbackIssuer is a further ACME CA of an IssuerConfig: its own
+// directory, account and profile.
+type FallbackIssuer struct {
+	Directory    string     `yaml:"directory"`
+	Email        string     `yaml:"email"`
+	TrustedRoots string     `yaml:"trusted_roots"`
+	Profile      string     `yaml:"profile"`
+	EAB          *EABConfig `yaml:"eab"`
+}
+
+// EABConfig is an External Account Binding credential (RFC 8555 §7.3.4)
+// as the CA hands it out.
+type EABConfig struct {
+	// KeyID is the key identifier.
+	KeyID string `yaml:"key_id"`
+	// MACKey is the HMAC key, base64url-encoded.
+	MACKey string `yaml:"mac_key"`
+}
+
+// issuers is the primary CA followed by its fallbacks, each as an
+// IssuerConfig sharing the primary's challenges, DNS and ports.
+func (a *IssuerConfig) issuers() []*IssuerConfig {
+	out := []*IssuerConfig{a}
+	for _, f := range a.Fallback {
+		c := *a
+		c.Fallback = nil
+		c.Directory, c.Email, c.TrustedRoots, c.Profile, c.EAB = f.Directory, f.Email, f.TrustedRoots, f.Profile, f.EAB
+		out = append(out, &c)
+	}
+	return out
 }
 
 // KeyPair names a PEM certificate chain file and its private key file.
@@ -135,18 +175,32 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	if a := c.ACME; a != nil {
-		u, err := url.Parse(a.Directory)
-		if a.Directory == "" || err != nil || u.Scheme != "https" || u.Host == "" {
-			ps = append(ps, Problem{"acme.directory", fmt.Sprintf("%q is not an https:// ACME directory URL", a.Directory)})
+		for i, iss := range a.issuers() {
+			key := "acme."
+			if i > 0 {
+				key = fmt.Sprintf("acme.fallback[%d].", i-1)
+			}
+			u, err := url.Parse(iss.Directory)
+			if iss.Directory == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+				ps = append(ps, Problem{key + "directory", fmt.Sprintf("%q is not an https:// ACME directory URL", iss.Directory)})
+			}
+			if iss.Profile != "" && !validProfileName(iss.Profile) {
+				ps = append(ps, Problem{key + "profile", fmt.Sprintf("%q is not a profile name (letters, digits, '-', '_', '.')", iss.Profile)})
+			}
+			if e := iss.EAB; e != nil {
+				if e.KeyID == "" {
+					ps = append(ps, Problem{key + "eab.key_id", "missing"})
+				}
+				if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(e.MACKey, "=")); err != nil || len(b) == 0 {
+					ps = append(ps, Problem{key + "eab.mac_key", "missing or not base64url"})
+				}
+			}
 		}
 		if a.HTTPPort < 0 || a.HTTPPort > 65535 {
 			ps = append(ps, Problem{"acme.http_port", fmt.Sprintf("%d is not a TCP port", a.HTTPPort)})
 		}
 		if a.TLSPort < 0 || a.TLSPort > 65535 {
 			ps = append(ps, Problem{"acme.tls_port", fmt.Sprintf("%d is not a TCP port", a.TLSPort)})
-		}
-		if a.Profile != "" && !validProfileName(a.Profile) {
-			ps = append(ps, Problem{"acme.profile", fmt.Sprintf("%q is not a profile name (letters, digits, '-', '_', '.')", a.Profile)})
 		}
 		for i, ch := range a.Challenges {
 			switch {

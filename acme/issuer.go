@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/edgegate/edgegate/acme/redisstore"
+	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
@@ -39,26 +40,21 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}
 	m.closers = append(m.closers, closeStorage)
 
-	var roots *x509.CertPool
-	if a.TrustedRoots != "" {
-		pem, err := os.ReadFile(a.TrustedRoots)
-		if err != nil {
-			return fmt.Errorf("trusted_roots: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("trusted_roots %s: no PEM certificate in it", a.TrustedRoots)
-		}
-	}
 	// An unknown profile would fail every order, in the background and
-	// over and over: refuse it at start, naming what the CA offers.
-	if err := CheckProfile(ctx, a); err != nil {
-		return fmt.Errorf("profile: %w", err)
+	// over and over: refuse it at start, naming what the CA offers. A CA
+	// that cannot be reached is only logged: a fallback CA, or a later
+	// retry, still gets the names their certificates.
+	for _, iss := range a.issuers() {
+		if err := CheckProfile(ctx, iss); errors.Is(err, ErrUnknownProfile) {
+			return fmt.Errorf("profile: %w", err)
+		} else if err != nil {
+			log.Warn().Err(err).Str("ca", iss.Directory).Msg("profile not checked: the CA's directory cannot be read now")
+		}
 	}
 	httpOn := len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeHTTP01)
 	m.tlsALPN = len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeTLSALPN01)
 	var dnsProvider *rfc2136
-	var dnsSolver *certmagic.DNS01Solver
+	var dnsSolver acmez.Solver // an interface: a nil *DNS01Solver in it would turn DNS-01 on
 	if a.dns01() && a.DNS != nil {
 		dnsProvider = newRFC2136(a.DNS)
 		dnsSolver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
@@ -102,20 +98,33 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		Logger:             zlog,
 	})
 	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog})
-	m.issuer = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
-		CA:                      a.Directory,
-		Email:                   a.Email,
-		Profile:                 a.Profile, // certmagic names it in every order, renewals included
-		Agreed:                  true,
-		TrustedRoots:            roots,
-		DisableHTTPChallenge:    !httpOn,
-		DisableTLSALPNChallenge: !m.tlsALPN,
-		DNS01Solver:             dnsSolver,
-		ListenHost:              "127.0.0.1",
-		AltHTTPPort:             sinkPort,
-		AltTLSALPNPort:          sinkPort,
-		Logger:                  zlog,
-	})
+	var issuers []*certmagic.ACMEIssuer
+	for _, iss := range a.issuers() {
+		roots, err := loadRoots(iss.TrustedRoots)
+		if err != nil {
+			return err
+		}
+		var eab *acme.EAB
+		if iss.EAB != nil {
+			eab = &acme.EAB{KeyID: iss.EAB.KeyID, MACKey: strings.TrimRight(iss.EAB.MACKey, "=")}
+		}
+		issuers = append(issuers, certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
+			CA:                      iss.Directory,
+			Email:                   iss.Email,
+			Profile:                 iss.Profile, // certmagic names it in every order, renewals included
+			ExternalAccount:         eab,
+			Agreed:                  true,
+			TrustedRoots:            roots,
+			DisableHTTPChallenge:    !httpOn,
+			DisableTLSALPNChallenge: !m.tlsALPN,
+			DNS01Solver:             dnsSolver,
+			ListenHost:              "127.0.0.1",
+			AltHTTPPort:             sinkPort,
+			AltTLSALPNPort:          sinkPort,
+			Logger:                  zlog,
+		}))
+	}
+	m.issuers = issuers
 	httpPort, tlsPort := a.HTTPPort, a.TLSPort
 	if httpPort == 0 {
 		httpPort = 80
@@ -129,7 +138,16 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	} else {
 		m.pre.tlsPort = strconv.Itoa(tlsPort)
 	}
-	magic.Issuers = []certmagic.Issuer{&guardedIssuer{ACMEIssuer: m.issuer, pre: m.pre, dns: dnsProvider, storage: storage, log: log}}
+	// certmagic tries the issuers in order for every order and renewal, so
+	// a renewal goes back to the primary CA once it answers again.
+	magic.Issuers = nil // certmagic.New put its default (Let's Encrypt) there
+	for i, iss := range issuers {
+		g := &guardedIssuer{ACMEIssuer: iss, pre: m.pre, dns: dnsProvider, storage: storage, log: log}
+		if i > 0 {
+			g.budget = iss.IssuerKey()
+		}
+		magic.Issuers = append(magic.Issuers, g)
+	}
 	m.magic = magic
 
 	m.acmeNames = make(map[string]bool)
@@ -153,7 +171,7 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop = stop
 	if len(manage) > 0 {
-		log.Info().Strs("names", manage).Str("ca", a.Directory).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
+		log.Info().Strs("names", manage).Strs("ca", caList(a)).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
 		// ManageAsync loads what storage has and orders the rest in the
 		// background, retrying with backoff, so a CA outage does not stop
 		// the edge from starting.
@@ -162,6 +180,23 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// loadRoots reads a trusted_roots PEM file; nil (the system's) when
+// file is empty.
+func loadRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_roots: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("trusted_roots %s: no PEM certificate in it", file)
+	}
+	return roots, nil
 }
 
 // openStorage opens the storage named by a certificates.storage URL.
@@ -281,4 +316,13 @@ func isValidationFailure(err error) bool {
 		}
 	}
 	return false
+}
+
+// caList is the directories of the primary CA and its fallbacks, for logs.
+func caList(a *IssuerConfig) []string {
+	var out []string
+	for _, iss := range a.issuers() {
+		out = append(out, iss.Directory)
+	}
+	return out
 }

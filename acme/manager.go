@@ -49,8 +49,8 @@ type Manager struct {
 	// ACME part; nil magic when certificates.acme is not configured.
 	magic     *certmagic.Config
 	cache     *certmagic.Cache
-	issuer    *certmagic.ACMEIssuer
-	acmeNames map[string]bool // configured names no static file covers
+	issuers   []*certmagic.ACMEIssuer // primary CA first, then fallbacks
+	acmeNames map[string]bool         // configured names no static file covers
 	tlsALPN   bool
 	pre       *precheck
 	stop      context.CancelFunc
@@ -240,7 +240,12 @@ func (m *Manager) HTTPChallengeHandler(next http.Handler) http.Handler {
 	if m.magic == nil {
 		return next
 	}
-	acmeHandler := m.issuer.HTTPChallengeHandler(next)
+	// Each CA's handler answers its own challenges (their data is kept
+	// under the CA's key in storage) and passes the rest on.
+	acmeHandler := next
+	for i := len(m.issuers) - 1; i >= 0; i-- {
+		acmeHandler = m.issuers[i].HTTPChallengeHandler(acmeHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, challengePath) {
 			next.ServeHTTP(w, r)

@@ -291,8 +291,11 @@ func (p *precheck) tlsCert(ctx context.Context, name string) (*tls.Certificate, 
 // Returning an error makes certmagic retry later with its backoff.
 type guardedIssuer struct {
 	*certmagic.ACMEIssuer
-	pre     *precheck
-	dns     *rfc2136 // set with dns-01: the DNS pre-flight replaces pre
+	pre *precheck
+	dns *rfc2136 // set with dns-01: the DNS pre-flight replaces pre
+	// budget is where failed validations are counted: each CA counts its
+	// own ("" for the primary, the CA's storage key for a fallback).
+	budget  string
 	storage certmagic.Storage
 	log     zerolog.Logger
 }
@@ -304,9 +307,17 @@ type failureRecord struct {
 
 func failureKey(name string) string { return "edgegate/validation-failures/" + name + ".json" }
 
+// failureKey is where this CA's failed validations of name are counted.
+func (g *guardedIssuer) failureKey(name string) string {
+	if g.budget == "" {
+		return failureKey(name)
+	}
+	return "edgegate/validation-failures/" + g.budget + "/" + name + ".json"
+}
+
 func (g *guardedIssuer) loadFailures(ctx context.Context, name string, now time.Time) (failureRecord, error) {
 	var rec failureRecord
-	b, err := g.storage.Load(ctx, failureKey(name))
+	b, err := g.storage.Load(ctx, g.failureKey(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, nil
 	}
@@ -378,7 +389,7 @@ func (g *guardedIssuer) recordFailure(ctx context.Context, name string, n int) {
 		rec.Failures = append(rec.Failures, now)
 	}
 	b, _ := json.Marshal(rec)
-	if err := g.storage.Store(ctx, failureKey(name), b); err != nil {
+	if err := g.storage.Store(ctx, g.failureKey(name), b); err != nil {
 		g.log.Error().Err(err).Str("name", name).Msg("failed validation not counted")
 		return
 	}
