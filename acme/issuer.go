@@ -91,13 +91,21 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}()
 	sinkPort := sink.Addr().(*net.TCPAddr).Port
 
-	var magic *certmagic.Config
+	// Without ARI, certmagic renews at a fixed fraction of lifetime left:
+	// magic (1/3) for long lifetimes, magicShort (1/2) under 10 days. Both
+	// share the cache, storage and issuers.
+	var magic, magicShort *certmagic.Config
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if renewalWindowRatio(c.Lifetime()) != magic.RenewalWindowRatio {
+				return magicShort, nil
+			}
+			return magic, nil
+		},
 		RenewCheckInterval: m.opts.renewCheck,
 		Logger:             zlog,
 	})
-	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog})
+	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog, RenewalWindowRatio: renewalWindowRatio(90 * 24 * time.Hour)})
 	var issuers []*certmagic.ACMEIssuer
 	for _, iss := range a.issuers() {
 		roots, err := loadRoots(iss.TrustedRoots)
@@ -148,6 +156,9 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		}
 		magic.Issuers = append(magic.Issuers, g)
 	}
+	short := *magic
+	short.RenewalWindowRatio = renewalWindowRatio(0)
+	magicShort = &short
 	m.magic = magic
 
 	m.acmeNames = make(map[string]bool)
@@ -170,6 +181,11 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop = stop
+	every := m.opts.expiryCheck
+	if every == 0 {
+		every = time.Minute
+	}
+	go m.watchExpiry(bg, every)
 	if len(manage) > 0 {
 		log.Info().Strs("names", manage).Strs("ca", caList(a)).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
 		// ManageAsync loads what storage has and orders the rest in the

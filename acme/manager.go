@@ -37,6 +37,8 @@ type Options struct {
 	// renewCheck shortens certmagic's renewal check interval (10 min) for
 	// tests with short-lived certificates.
 	renewCheck time.Duration
+	// expiryCheck shortens the expiry alerts' check interval (1 min).
+	expiryCheck time.Duration
 }
 
 // Manager serves certificates for a fixed set of names.
