@@ -237,6 +237,26 @@ func TestNameElsewhereOrdersNothing(t *testing.T) {
 	}
 }
 
+// A name that failed validation consecutiveStop times in a row is no
+// longer ordered, even with its hourly budget available again, so that the
+// CA never pauses it for the account; the log says how to resume.
+func TestConsecutiveFailuresStopOrders(t *testing.T) {
+	r := newRig(t, map[string]string{"www.example.test": "127.0.0.1"}, 0)
+	cfg := r.config(ChallengeHTTP01)
+	store := &certmagic.FileStorage{Path: strings.TrimPrefix(cfg.Storage, "file://")}
+	b, _ := json.Marshal(failureRecord{Failures: []time.Time{time.Now().Add(-2 * time.Hour)}, Consecutive: consecutiveStop})
+	if err := store.Store(context.Background(), failureKey("www.example.test"), b); err != nil {
+		t.Fatal(err)
+	}
+	r.serve(cfg, Options{}, "www.example.test")
+	waitFor(t, 30*time.Second, "the stop log line", func() bool {
+		return strings.Contains(r.logs.String(), "failed validations in a row: no more orders for it")
+	})
+	if n := r.pebble.Orders(); n != 0 {
+		t.Fatalf("Pebble saw %d orders, want 0", n)
+	}
+}
+
 // Failed validations are counted in storage; a name past its budget backs
 // off with the next try time in the log, even after a restart.
 func TestFailureBudgetInStorage(t *testing.T) {

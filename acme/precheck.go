@@ -303,7 +303,17 @@ type guardedIssuer struct {
 // failureRecord is the stored list of recent failed validations of a name.
 type failureRecord struct {
 	Failures []time.Time `json:"failures"`
+	// Consecutive counts failed validations since the name's last
+	// issuance: Let's Encrypt pauses a name for an account after 3,600 in
+	// a row (refilled at one a day), until unpaused in its portal.
+	Consecutive int `json:"consecutive,omitempty"`
 }
+
+// consecutiveStop is where the edge stops ordering a name that keeps
+// failing, well before Let's Encrypt's pause (3,600 consecutive failed
+// authorizations), so that the account is never paused; with the hourly
+// budget it takes more than ten days of failures to get there.
+const consecutiveStop = 1000
 
 func failureKey(name string) string { return "edgegate/validation-failures/" + name + ".json" }
 
@@ -346,6 +356,11 @@ func (g *guardedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		if err != nil {
 			return nil, err
 		}
+		if rec.Consecutive >= consecutiveStop {
+			g.log.Error().Str("name", name).Int("consecutive_failed_validations", rec.Consecutive).
+				Msgf("%s: %d failed validations in a row: no more orders for it, before the CA pauses it for this account (Let's Encrypt: 3,600); fix its DNS or challenge, then delete %s from the certificate storage", name, rec.Consecutive, g.failureKey(name))
+			return nil, fmt.Errorf("%s: stopped after %d consecutive failed validations", name, rec.Consecutive)
+		}
 		if len(rec.Failures) >= failureBudget {
 			next := rec.Failures[len(rec.Failures)-failureBudget].Add(failureWindow)
 			g.log.Warn().Str("name", name).Int("failed_validations", len(rec.Failures)).Time("next_try", next).
@@ -364,6 +379,12 @@ func (g *guardedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		}
 	}
 	cert, err := g.ACMEIssuer.Issue(ctx, csr)
+	if err == nil {
+		for _, name := range csr.DNSNames {
+			// issued: the consecutive count starts again
+			_ = g.storage.Delete(context.WithoutCancel(ctx), g.failureKey(name))
+		}
+	}
 	if err != nil && isValidationFailure(err) {
 		cost := 1
 		if !g.DisableHTTPChallenge && !g.DisableTLSALPNChallenge {
@@ -388,6 +409,7 @@ func (g *guardedIssuer) recordFailure(ctx context.Context, name string, n int) {
 	for range n {
 		rec.Failures = append(rec.Failures, now)
 	}
+	rec.Consecutive += n
 	b, _ := json.Marshal(rec)
 	if err := g.storage.Store(ctx, g.failureKey(name), b); err != nil {
 		g.log.Error().Err(err).Str("name", name).Msg("failed validation not counted")
