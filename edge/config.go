@@ -389,6 +389,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		abs(&a.TrustedRoots)
+		for i := range a.Fallback {
+			abs(&a.Fallback[i].TrustedRoots)
+		}
 	}
 	abs(&c.Edge.Logs.Dir)
 	for i := range c.Distributions {
@@ -421,6 +424,9 @@ func (c *Config) CheckFiles() error {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		check("edge.certificates.acme.trusted_roots", a.TrustedRoots)
+		for i, f := range a.Fallback {
+			check(fmt.Sprintf("edge.certificates.acme.fallback[%d].trusted_roots", i), f.TrustedRoots)
+		}
 	}
 	for i, d := range c.Distributions {
 		for j, o := range d.Origins {

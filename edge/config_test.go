@@ -193,3 +193,22 @@ func indent(s, by string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// A host is served by the distribution with it as an alias, else by the
+// one whose wildcard alias covers it (one label deep, not the apex).
+func TestDistributionByWildcard(t *testing.T) {
+	exact, wild := &distribution{}, &distribution{}
+	st := &state{byHost: map[string]*distribution{"www.example.test": exact, "*.example.test": wild}}
+	for host, want := range map[string]*distribution{
+		"www.example.test":    exact,
+		"a.example.test":      wild,
+		"example.test":        nil,
+		"a.b.example.test":    nil,
+		"a.example.test.evil": nil,
+		"":                    nil,
+	} {
+		if got := st.distribution(host); got != want {
+			t.Errorf("distribution(%q) = %p, want %p", host, got, want)
+		}
+	}
+}

@@ -347,6 +347,9 @@ func (c *Config) resolvePaths(dir string) {
 			}
 			if a := l.Certificates.ACME; a != nil {
 				abs(&a.TrustedRoots)
+				for i := range a.Fallback {
+					abs(&a.Fallback[i].TrustedRoots)
+				}
 			}
 		}
 		if m := l.MutualTLS; m != nil {
