@@ -9,10 +9,14 @@ PKGS     := ./...
 SYSDEPS  := redis-server goaccess openssl curl chromium
 # DEMO_ARGS are extra flags for `edgegate demo` (see `edgegate help demo`), e.g. other ports.
 DEMO_ARGS ?=
+# BENCH_EDGE_ARGS are flags for the edge benchmark (see
+# `go run ./edge/internal/benchedge -h`), e.g. a smoke run:
+# make bench-edge BENCH_EDGE_ARGS='-rounds 1 -duration 2s'
+BENCH_EDGE_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs compose-certs example-certs
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs bench-edge compose-certs example-certs
 
 all: build
 
@@ -75,6 +79,23 @@ clean:
 # memory of each. Not part of `make test`; the README test runs it small.
 bench-logs: build
 	$(GO) run ./logs/internal/benchlogs -edgegate ./$(BIN) -size $(BENCH_LOGS_SIZE)
+
+# bench-edge measures edgegate side by side with nginx and Caddy (installed
+# with go install at a pinned version) in front of one HTTPS origin: req/s,
+# p50, p99, CPU, RSS and writes per request with ratios, results also in
+# bin/bench-edge.json; about 11 minutes, plus building Caddy. It needs two
+# quiet cores (server on core 0, load generator and origin on core 1). Not
+# part of `make test`.
+bench-edge: build
+	@# nginx (the origin, and an edge to compare with), wrk and h2load (the load generators)
+	@missing=""; for c in nginx:nginx wrk:wrk h2load:nghttp2-client taskset:util-linux; do \
+		command -v $${c%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${c%%:*} ] || missing="$$missing $${c#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) run ./edge/internal/benchedge -edgegate ./$(BIN) $(BENCH_EDGE_ARGS)
 
 # compose-certs regenerates the compose demo's public PKI (Pebble's API,
 # the origin tier, the edges' client certificate) in configs/compose/certs.

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -83,6 +85,153 @@ func BenchmarkCacheHit(b *testing.B) {
 		resp, err := c.Do(context.Background(), r, p, origin)
 		if err != nil || resp.Outcome != Hit {
 			b.Fatal(err, resp.Outcome)
+		}
+	}
+}
+
+// BenchmarkCacheHitInvalidations is BenchmarkCacheHit on an object fetched
+// before 0 or 10,000 invalidations (30,000 paths, exact and prefixes, many
+// sharing the hit's path prefix): the check must cost the same.
+func BenchmarkCacheHitInvalidations(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run(fmt.Sprintf("invalidations=%d", n), func(b *testing.B) {
+			m, err := NewMemory(MemoryOptions{MaxBytes: 64 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			fetched := time.Now().Add(-time.Hour)
+			inv := NewInvalidator(InvalidatorOptions{})
+			for i := range n {
+				_, err := inv.Invalidate(context.Background(), []string{
+					fmt.Sprintf("/images/products/%d/photo.jpg", i+100_000),
+					fmt.Sprintf("/images/products/%d*", i+100_000),
+					fmt.Sprintf("/css/%d/*", i),
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := New(m, Options{Invalidator: inv})
+			r := benchRequest(b)
+			p := Policy{DefaultTTL: 2 * time.Hour, MaxTTL: 2 * time.Hour, Key: benchKeyPolicy}
+			e := bodyEntry(16 << 10)
+			e.ResponseTime, e.RequestTime, e.Lifetime, e.VaryFields, e.Path = fetched, fetched, 2*time.Hour, nil, r.URL.Path
+			_ = m.Set(context.Background(), Key(r, p.Key), e, time.Hour)
+			origin := func(ctx context.Context, req *http.Request) (*http.Response, error) {
+				b.Fatal("origin called on the hit path")
+				return nil, nil
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Do(context.Background(), r, p, origin)
+				if err != nil || resp.Outcome != Hit {
+					b.Fatal(err, resp.Outcome)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInvalidated is the invalidation check alone, for a path that
+// shares prefixes with many invalidated ones.
+func BenchmarkInvalidated(b *testing.B) {
+	for _, n := range []int{0, 10_000} {
+		b.Run(fmt.Sprintf("invalidations=%d", n), func(b *testing.B) {
+			inv := NewInvalidator(InvalidatorOptions{})
+			for i := range n {
+				_, _ = inv.Invalidate(context.Background(), []string{
+					fmt.Sprintf("/images/products/%d/photo.jpg", i+100_000),
+					fmt.Sprintf("/images/products/%d*", i+100_000),
+					fmt.Sprintf("/css/%d/*", i),
+				})
+			}
+			fetched := time.Now().Add(-time.Hour)
+			for b.Loop() {
+				if inv.Invalidated("/images/products/12345/photo.jpg", fetched) {
+					b.Fatal("invalidated")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDiskSet and BenchmarkDiskGet measure the disk tier on a small
+// and a large object (see the package doc for the comparison with an
+// embedded store).
+func BenchmarkDiskSet(b *testing.B) {
+	for _, n := range []int{4 << 10, 8 << 20} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 64 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			e := bodyEntry(n)
+			b.SetBytes(int64(n))
+			i := 0
+			for b.Loop() {
+				i++
+				if err := d.Set(context.Background(), fmt.Sprint("k", i%200), e, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDiskGet(b *testing.B) {
+	for _, n := range []int{4 << 10, 8 << 20} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 64 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			for i := range 50 {
+				_ = d.Set(context.Background(), fmt.Sprint("k", i), bodyEntry(n), time.Hour)
+			}
+			b.SetBytes(int64(n))
+			i := 0
+			for b.Loop() {
+				i++
+				e, err := d.Get(context.Background(), fmt.Sprint("k", i%50))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if e.Content != nil {
+					r, err := e.Content.Open(0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, r)
+					r.Close()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTieredMemoryHit is a memory hit through a Tiered store of
+// memory, disk and Redis-like tiers: the list costs nothing on that path.
+func BenchmarkTieredMemoryHit(b *testing.B) {
+	m, err := NewMemory(MemoryOptions{MaxBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	d, err := NewDisk(DiskOptions{Path: b.TempDir(), MaxBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	t := NewTiered(TieredOptions{}, Tier{Name: "memory", Store: m}, Tier{Name: "disk", Store: d})
+	ctx := context.Background()
+	_ = m.Set(ctx, "k", bodyEntry(16<<10), time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := t.Get(ctx, "k"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

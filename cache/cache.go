@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,9 +35,15 @@ type Options struct {
 	// FetchTimeout bounds one collapsed origin fetch, body included;
 	// default 60s.
 	FetchTimeout time.Duration
-	// MaxObjectSize is the largest body stored; larger ones are streamed
-	// through unstored. Default 64 MiB.
+	// MaxObjectSize, when set, caps every policy's MaxObjectSize: larger
+	// bodies are streamed through unstored.
 	MaxObjectSize int64
+	// InlineSize is the largest body read into memory before it is stored
+	// (and then stored in every tier that takes it); a larger one is
+	// streamed into the store's streaming tier (disk) while viewers read
+	// along. Default 1 MiB with a streaming tier; without one, the largest
+	// entry the store takes (ObjectLimiter), else 64 MiB.
+	InlineSize int64
 	// KeepStale is how long an expired entry that has a validator stays
 	// stored, to be revalidated with a conditional request. Default 1h.
 	KeepStale time.Duration
@@ -51,6 +58,10 @@ type Cache struct {
 	store Store
 	o     Options
 	group Group[*fetchResult]
+	// fills are large bodies being written, by store key: a viewer who
+	// asks meanwhile reads along instead of fetching again.
+	fills   sync.Map
+	filling sync.WaitGroup
 }
 
 // New builds a Cache over a store (typically a Tiered).
@@ -61,8 +72,8 @@ func New(store Store, o Options) *Cache {
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = 60 * time.Second
 	}
-	if o.MaxObjectSize <= 0 {
-		o.MaxObjectSize = 64 << 20
+	if o.InlineSize <= 0 {
+		o.InlineSize = inlineSize(store)
 	}
 	if o.KeepStale <= 0 {
 		o.KeepStale = time.Hour
@@ -72,7 +83,7 @@ func New(store Store, o Options) *Cache {
 	}
 	c := &Cache{store: store, o: o}
 	c.group.Timeout = o.FetchTimeout
-	o.Invalidator.addHook(c.purgeMemory)
+	o.Invalidator.addHook(c.purge)
 	return c
 }
 
@@ -85,8 +96,23 @@ func (c *Cache) Invalidate(ctx context.Context, patterns []string) (Invalidation
 	return c.o.Invalidator.Invalidate(ctx, patterns)
 }
 
-// Wait blocks until background refreshes and fetches have finished.
-func (c *Cache) Wait() { c.group.Wait() }
+// Stop abandons the large objects being filled (their viewers are gone at
+// shutdown; nothing half-written is kept); call Wait after it.
+func (c *Cache) Stop() {
+	c.fills.Range(func(_, f any) bool {
+		f.(*fill).cancel()
+		return true
+	})
+}
+
+// Wait blocks until background refreshes, fetches and writes have finished.
+func (c *Cache) Wait() {
+	c.group.Wait()
+	c.filling.Wait()
+	if w, ok := c.store.(interface{ Wait() }); ok {
+		w.Wait() // background writes of the tiers
+	}
+}
 
 // Outcome is how a request was answered.
 type Outcome int
@@ -140,6 +166,11 @@ type Response struct {
 	Stream io.ReadCloser
 	// Entry is the cached entry the response came from, if any.
 	Entry *Entry
+	// Stored reports, on a Miss or Pass, whether the origin's response was
+	// stored (RFC 9211 "stored"); Detail says why not when it was not
+	// (RFC 9211 "detail": too-large, no-store, private, ...).
+	Stored bool
+	Detail string
 }
 
 // fetchResult is what one collapsed fetch yields: an entry every waiter can
@@ -149,6 +180,14 @@ type fetchResult struct {
 	outcome Outcome
 	stream  *http.Response
 	claimed atomic.Bool
+	// timer closes an unclaimed stream after claimWindow; stopped when
+	// claimed, so a claimed response is not kept alive by it.
+	timer *time.Timer
+	// fill is a large body being stored that every waiter reads along.
+	fill *fill
+	// stored and detail feed Response.Stored and Response.Detail.
+	stored bool
+	detail string
 }
 
 // claimWindow is how long an unstorable response waits for a waiter to
@@ -188,20 +227,31 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 		if err != nil {
 			return nil, err
 		}
-		return c.pass(resp, r), nil
+		return c.pass(&fetchResult{stream: resp}, r), nil
 	}
 	oreq, pc := fillRequest(ctx, r, p, vary), p
+	if f, ok := c.fills.Load(skey); ok {
+		if resp, err := c.joinFill(ctx, f.(*fill), r, oreq, origin); err == nil {
+			return resp, nil
+		}
+	}
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
 		return c.fetch(fctx, pc, oreq, r.Header, e, key, origin)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if res.entry != nil {
-		return c.respond(res.entry, r, res.outcome), nil
+	if res.fill != nil {
+		if resp, err := c.joinFill(ctx, res.fill, r, oreq, origin); err == nil {
+			return resp, nil
+		}
+		return c.afterFill(ctx, r, p, origin)
 	}
-	if res.claimed.CompareAndSwap(false, true) {
-		return c.pass(res.stream, r), nil
+	if res.entry != nil {
+		return c.respondFetched(res, r), nil
+	}
+	if res.claim() {
+		return c.pass(res, r), nil
 	}
 	// Someone else streams the shared fetch's unstorable response (it may
 	// be personal): fetch our own copy, uncollapsed.
@@ -211,11 +261,17 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	if err != nil {
 		return nil, err
 	}
-	if res.entry != nil {
-		return c.respond(res.entry, r, res.outcome), nil
+	if res.fill != nil {
+		if resp, err := c.joinFill(ctx, res.fill, r, oreq, origin); err == nil {
+			return resp, nil
+		}
+		return c.afterFill(ctx, r, p, origin)
 	}
-	res.claimed.Store(true)
-	return c.pass(res.stream, r), nil
+	if res.entry != nil {
+		return c.respondFetched(res, r), nil
+	}
+	res.claim()
+	return c.pass(res, r), nil
 }
 
 // forward sends a request the cache does not answer to the origin under the
@@ -230,7 +286,7 @@ func (c *Cache) forward(ctx context.Context, r *http.Request, p Policy, origin O
 	if !safeMethod(r.Method) && resp.StatusCode < 400 {
 		c.invalidateURIs(ctx, r, p, resp.Header)
 	}
-	return c.pass(resp, r), nil
+	return c.pass(&fetchResult{stream: resp}, r), nil
 }
 
 // safeMethod reports the methods RFC 9110 §9.2.1 defines as safe; any
@@ -310,21 +366,92 @@ func withVaryFields(oreq, viewer *http.Request, fields []string) *http.Request {
 }
 
 func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
+	if e.Content != nil {
+		resp, err := c.respondContent(e, r, o)
+		if err == nil {
+			return resp
+		}
+		// The file went between lookup and now (evicted or replaced): a
+		// rare race, answered as an error the viewer may retry.
+		c.o.Logger.Warn().Err(err).Str("path", e.Path).Msg("cache: stored body vanished")
+		return &Response{Outcome: o, Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"1"}}}
+	}
 	status, h, body := Respond(e, r, c.o.Now())
 	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
+}
+
+// respondFetched answers from a fetch that yielded an entry.
+func (c *Cache) respondFetched(res *fetchResult, r *http.Request) *Response {
+	resp := c.respond(res.entry, r, res.outcome)
+	resp.Stored, resp.Detail = res.stored, res.detail
+	return resp
+}
+
+// joinFill answers a viewer from a fill: reading along, or, for a Range
+// that starts far beyond what has arrived (a video player seeking), with
+// that range fetched from the origin on its own, so it is answered at
+// once rather than when the fill gets there.
+func (c *Cache) joinFill(ctx context.Context, f *fill, r *http.Request, oreq *http.Request, origin Origin) (*Response, error) {
+	if !f.rangeBeyond(r) {
+		return c.respondFill(f, r)
+	}
+	req := oreq.Clone(ctx)
+	req.Header.Set("Range", r.Header.Get("Range"))
+	if ir := r.Header.Get("If-Range"); ir != "" {
+		req.Header.Set("If-Range", ir)
+	}
+	resp, err := origin(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("origin fetch of a range: %w", err)
+	}
+	return c.pass(&fetchResult{stream: resp, detail: "range-beyond-fill"}, r), nil
+}
+
+// respondFill answers a viewer reading along a fill.
+func (c *Cache) respondFill(f *fill, r *http.Request) (*Response, error) {
+	resp, err := c.respondContent(f.entry, r, Miss)
+	if err != nil {
+		return nil, err
+	}
+	resp.Stored = true
+	return resp, nil
+}
+
+// afterFill answers a viewer who came as a fill finished: the entry is in
+// the store by now (or the fill failed and this fetches again, once).
+func (c *Cache) afterFill(ctx context.Context, r *http.Request, p Policy, origin Origin) (*Response, error) {
+	if ctx.Value(afterFillKey{}) != nil {
+		return nil, errors.New("origin fetch: the object's fill failed before it could be read")
+	}
+	return c.Do(context.WithValue(ctx, afterFillKey{}, true), r, p, origin)
+}
+
+type afterFillKey struct{}
+
+// claim takes an unstorable response for one waiter, stopping the timer
+// that would otherwise close it (and keep it alive until then).
+func (res *fetchResult) claim() bool {
+	if !res.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	if res.timer != nil {
+		res.timer.Stop()
+	}
+	return true
 }
 
 // pass hands over an unstorable origin response; a HEAD viewer (whose miss
 // was fetched with GET) gets no body. Edgegate's own targeted field is for
 // the edge only.
-func (c *Cache) pass(resp *http.Response, r *http.Request) *Response {
+func (c *Cache) pass(res *fetchResult, r *http.Request) *Response {
+	resp := res.stream
 	body := resp.Body
 	if r.Method == http.MethodHead {
 		body.Close()
 		body = http.NoBody
 	}
 	resp.Header.Del(OwnTargetedField)
-	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body}
+	return &Response{Outcome: Pass, Status: resp.StatusCode, Header: resp.Header, Stream: body, Detail: res.detail}
 }
 
 // lookup finds the entry for a viewer request, following a Vary index with
@@ -426,22 +553,29 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 		return &fetchResult{entry: stale, outcome: StaleOriginStatus}, nil
 	}
 	d := p.Decide(req, resp.StatusCode, resp.Header, respTime)
+	detail := detailFor(d.Reason)
 	if d.Store {
-		body, complete, err := readBody(resp, c.o.MaxObjectSize)
+		sr := storeRequest{key: key, viewer: viewer, kp: p.Key, req: req, resp: resp, d: d, reqTime: reqTime, respTime: respTime, limit: c.maxObjectSize(p), cancel: ocancel}
+		res, err := c.storeBody(fctx, octx, &sr)
 		if err != nil {
 			drain(resp.Body)
-			return nil, fmt.Errorf("origin fetch: read body: %w", err) // a partial body is never stored
+			return nil, err // a partial body is never stored
 		}
-		if complete {
-			drain(resp.Body)
-			e := NewEntry(resp.StatusCode, resp.Header, body, d, req.URL.Path, reqTime, respTime)
-			c.put(octx, key, selectingHeader(viewer, p.Key, e.VaryFields), e)
-			return &fetchResult{entry: e, outcome: Miss}, nil
+		if res != nil {
+			if res.fill != nil {
+				detached = true // the fill ends the exchange when the body is in
+				stop()
+				go res.fill.run(octx, resp.Body, sr.prefix, c.o.FetchTimeout, sr.limit)
+			} else {
+				drain(resp.Body)
+			}
+			return res, nil
 		}
+		detail = sr.detail
 		resp.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		}{io.MultiReader(bytes.NewReader(sr.prefix), resp.Body), resp.Body}
 	}
 	// Unstorable: hand the live response to one waiter.
 	if !stop() {
@@ -450,8 +584,8 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 	}
 	detached = true
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: ocancel}
-	res := &fetchResult{stream: resp, outcome: Pass}
-	time.AfterFunc(claimWindow, func() {
+	res := &fetchResult{stream: resp, outcome: Pass, detail: detail}
+	res.timer = time.AfterFunc(claimWindow, func() {
 		if res.claimed.CompareAndSwap(false, true) {
 			resp.Body.Close()
 		}
@@ -471,68 +605,59 @@ func staleOutcome(fctx context.Context, err error) Outcome {
 
 // put stores an entry under its key, or, when it carries Vary, under the
 // variant key selected by the viewer's header with a Vary index at the
-// primary key. An index whose fields are unchanged keeps its generation, so
-// the variants of one URL live side by side; its lifetime is stretched to
-// the longest-lived variant.
-func (c *Cache) put(ctx context.Context, key string, viewer http.Header, e *Entry) {
-	now := c.o.Now()
-	ttl := e.StorageTTL(now, c.o.KeepStale)
+// primary key (see storeKey), and reports whether some tier stored it and,
+// if not, why (an RFC 9211 detail).
+func (c *Cache) put(ctx context.Context, key string, viewer http.Header, e *Entry) (stored bool, detail string) {
+	ttl := e.StorageTTL(c.o.Now(), c.o.KeepStale)
 	if ttl <= 0 {
-		return
+		return false, "no-freshness"
 	}
-	if len(e.VaryFields) > 0 {
-		idx, err := c.store.Get(ctx, key)
-		same := err == nil && idx.Kind == KindVary && slices.Equal(idx.VaryFields, e.VaryFields)
-		if !same || idx.Expires.Before(now.Add(ttl)) {
-			gen := rand.Uint64()
-			if same {
-				gen = idx.Generation
-			}
-			idx = &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
-				Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl, Generation: gen}
-			c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
-		}
-		key = variantKey(key, idx, viewer)
-	}
-	if err := c.store.Set(ctx, key, e, ttl); err != nil && !errors.Is(err, ErrTooLarge) {
-		c.logStoreErr(err, "set")
-	}
-}
-
-// purgeMemory drops from the memory tier the entries an invalidation covers,
-// in the background; it only frees memory early, since lookups check
-// invalidations anyway.
-func (c *Cache) purgeMemory(inv Invalidation) {
-	var m *Memory
-	switch s := c.store.(type) {
-	case *Memory:
-		m = s
-	case *Tiered:
-		m = s.Local()
+	key = c.storeKey(ctx, key, viewer, e, ttl)
+	err := c.store.Set(ctx, key, e, ttl)
+	switch {
+	case err == nil:
+		return true, ""
+	case errors.Is(err, ErrTooLarge):
+		return false, "too-large"
 	default:
-		return
+		c.logStoreErr(err, "set")
+		return false, "store-error"
 	}
-	go m.DeleteFunc(func(_ string, e *Entry) bool { return c.o.Invalidator.Covers(inv, e.Path, e.RequestTime) })
 }
 
-// readBody reads up to limit bytes. complete is false when the body is
-// larger (what was read is returned so the caller can stream the rest); an
-// error, or fewer bytes than Content-Length promised, is an error.
-func readBody(resp *http.Response, limit int64) (body []byte, complete bool, err error) {
-	if resp.ContentLength > limit {
-		return nil, false, nil
+// storeKey is the key an entry goes to: its own, or, when it carries
+// Vary, the variant key selected by the viewer's header, with the Vary
+// index written at the primary key. An index whose fields are unchanged
+// keeps its generation, so the variants of one URL live side by side; its
+// lifetime is stretched to the longest-lived variant.
+func (c *Cache) storeKey(ctx context.Context, key string, viewer http.Header, e *Entry, ttl time.Duration) string {
+	if len(e.VaryFields) == 0 {
+		return key
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, false, err
+	now := c.o.Now()
+	idx, err := c.store.Get(ctx, key)
+	same := err == nil && idx.Kind == KindVary && slices.Equal(idx.VaryFields, e.VaryFields)
+	if !same || idx.Expires.Before(now.Add(ttl)) {
+		gen := rand.Uint64()
+		if same {
+			gen = idx.Generation
+		}
+		idx = &Entry{Kind: KindVary, Status: http.StatusOK, Header: http.Header{}, VaryFields: e.VaryFields,
+			Path: e.Path, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Lifetime: ttl, Generation: gen}
+		c.logStoreErr(c.store.Set(ctx, key, idx, ttl), "set vary index")
 	}
-	if int64(len(body)) > limit {
-		return body, false, nil
+	return variantKey(key, idx, viewer)
+}
+
+// purge drops the entries an invalidation covers from the tiers that can
+// (Purger), in the background; it only frees space early, since lookups
+// check invalidations anyway.
+func (c *Cache) purge(inv Invalidation) {
+	p, ok := c.store.(Purger)
+	if !ok {
+		return
 	}
-	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
-		return nil, false, fmt.Errorf("got %d of %d bytes: %w", len(body), resp.ContentLength, io.ErrUnexpectedEOF)
-	}
-	return body, true, nil
+	go p.DeleteFunc(func(_ string, e *Entry) bool { return c.o.Invalidator.Covers(inv, e.Path, e.RequestTime) })
 }
 
 func drain(b io.ReadCloser) {

@@ -511,3 +511,30 @@ func TestDoTwoEdges(t *testing.T) {
 		t.Fatalf("edge b after invalidation: %v", resp.Outcome)
 	}
 }
+
+// TestPassReleasedWhenClaimed: an unstorable response handed to a viewer
+// is no longer held by the timer that closes unclaimed ones (which kept
+// every such response alive for claimWindow).
+func TestPassReleasedWhenClaimed(t *testing.T) {
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprint(w, "personal")
+	})
+	c := newCache(t, &clock{t: t0}, nil)
+	r := httptest.NewRequest(http.MethodGet, "https://e.com/me", nil)
+	res, err := c.fetch(context.Background(), pol, OriginRequest(context.Background(), r, pol), r.Header, nil, Key(r, pol.Key), o.fetch)
+	if err != nil || res.stream == nil || res.timer == nil {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !res.claim() {
+		t.Fatal("claim failed")
+	}
+	defer res.stream.Body.Close()
+	if res.timer.Stop() {
+		t.Fatal("the claim timer was still armed after the response was claimed")
+	}
+	resp, body := do(t, c, pol, o, "GET", "https://e.com/me")
+	if resp.Outcome != Pass || body != "personal" || resp.Detail != "no-store" {
+		t.Fatalf("%v %q %q", resp.Outcome, body, resp.Detail)
+	}
+}

@@ -46,6 +46,9 @@ type Entry struct {
 	VaryFields []string
 	// Expires is when the store holding the entry drops it; stores set it.
 	Expires time.Time
+	// Content is set instead of Body on an entry whose large body a
+	// StreamStore keeps outside memory (not encoded: the store holds it).
+	Content Content
 	// Generation is a Vary index's random generation, part of its variants'
 	// keys: a new index orphans the variants of the one it replaces.
 	Generation uint64
@@ -172,6 +175,14 @@ func (e *Entry) StorageTTL(now time.Time, keep time.Duration) time.Duration {
 		ttl += keep
 	}
 	return ttl
+}
+
+// BodySize is the body's length, in memory or in Content.
+func (e *Entry) BodySize() int64 {
+	if e.Content != nil {
+		return e.Content.Size()
+	}
+	return int64(len(e.Body))
 }
 
 // Clone copies the entry deeply enough to change its header and fields; the

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +27,15 @@ const (
 
 // MaxInvalidationPaths bounds one request, as CloudFront's 3,000.
 const MaxInvalidationPaths = 3000
+
+// ErrInvalidPaths is a request whose paths break the rules (count, length,
+// '*' only at the end): the caller's mistake, not worth retrying as is.
+var ErrInvalidPaths = errors.New("invalid invalidation paths")
+
+// ErrNotDurable is an invalidation that could not be made durable (Redis,
+// or the edge's own journal where there is no Redis, did not take it). It
+// was applied on this edge, but the request should be retried.
+var ErrNotDurable = errors.New("invalidation not durable")
 
 // Invalidation is one invalidation request and its state.
 type Invalidation struct {
@@ -46,6 +54,14 @@ type Invalidation struct {
 type InvalidatorOptions struct {
 	// Redis shares invalidations with the other edges; nil keeps them local.
 	Redis redis.UniversalClient
+	// Journal is a file where this edge keeps every invalidation it knows
+	// (fsynced before one is acknowledged), reloaded at start: entries that
+	// outlive a restart (the disk tier) stay invalidated even if Redis lost
+	// its data, and Redis is seeded again from it. Empty: none (a cache that
+	// is all memory loses its entries on restart anyway).
+	Journal string
+	// WriteTimeout bounds writing an invalidation to Redis; default 2s.
+	WriteTimeout time.Duration
 	// Prefix starts every Redis key and the channel; default "edgegate:inv:".
 	Prefix string
 	// Node names this edge in acknowledgements; default host name + random.
@@ -75,35 +91,41 @@ type InvalidatorOptions struct {
 
 // Invalidator records path-pattern invalidations and answers, on the
 // request path and without any Redis call, whether an entry fetched at some
-// time is covered by a later one.
+// time is covered by a later one, at a cost that does not grow with their
+// number (an exact-path map and a prefix tree, each keeping the newest
+// time; see invIndex).
+//
+// Durability: an invalidation is written to Redis (or, without Redis, to
+// the edge's journal file) before Invalidate reports success; if that
+// fails, Invalidate returns ErrNotDurable and the admin API answers 503 so
+// that automation retries. Every edge also journals what it learns, so
+// that an invalidation survives a restart of every edge and of Redis (an
+// edge puts records Redis lost back into it).
 //
 // Cluster design: a record {id, paths, time} goes into a sorted set (score =
 // time) and is published on a channel. Every edge's Run subscribes, applies
-// the record to an in-memory, copy-on-write list, and acknowledges it in a
-// per-invalidation set; it also re-reads the sorted set every PollInterval
-// and on start, so a lost message is only late, never lost. An entry is
-// invalid when a matching record is newer than the entry's RequestTime (less
-// Skew); nothing is deleted from Redis, so no keyspace scan is ever needed:
-// Redis entries expire by their TTL and are refused on read meanwhile.
-// Status is Completed once every edge with a recent heartbeat acknowledged.
+// the record, and acknowledges it in a per-invalidation set; it also
+// re-reads the sorted set every PollInterval and on start, so a lost
+// message, or an edge cut off for a while, is only late, never lost. An
+// entry is invalid when a matching record is newer than the entry's
+// RequestTime (less Skew); nothing is deleted from Redis, so no keyspace
+// scan is ever needed: entries expire by their TTL and are refused on read
+// meanwhile. Status is Completed once every edge with a recent heartbeat
+// acknowledged.
 type Invalidator struct {
-	o     InvalidatorOptions
-	snap  atomic.Pointer[invSnapshot]
-	mu    sync.Mutex // serialises snapshot writers
-	hooks []func(Invalidation)
+	o InvalidatorOptions
+
+	mu      sync.RWMutex // guards the fields below
+	recs    invRecords
+	idx     *invIndex
+	horizon int64 // Unix ns: entries fetched before it count as invalidated
+	hooks   []func(Invalidation)
+
+	jmu sync.Mutex // serialises journal writes
 }
 
-type invRecord struct {
-	Invalidation
-	patterns []string // decoded
-}
-
-type invSnapshot struct {
-	recs    []invRecord // sorted by CreateTime
-	horizon time.Time   // newest forgotten record
-}
-
-// NewInvalidator builds an Invalidator; call Run to join the cluster.
+// NewInvalidator builds an Invalidator, loading its journal if any; call
+// Run to join the cluster.
 func NewInvalidator(o InvalidatorOptions) *Invalidator {
 	if o.Prefix == "" {
 		o.Prefix = "edgegate:inv:"
@@ -127,8 +149,11 @@ func NewInvalidator(o InvalidatorOptions) *Invalidator {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = time.Second
 	}
-	v := &Invalidator{o: o}
-	v.snap.Store(&invSnapshot{})
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2 * time.Second
+	}
+	v := &Invalidator{o: o, recs: newInvRecords(), idx: newInvIndex()}
+	v.loadJournal()
 	return v
 }
 
@@ -143,23 +168,14 @@ func (v *Invalidator) addHook(h func(Invalidation)) {
 func (v *Invalidator) Node() string { return v.o.Node }
 
 // Invalidated reports whether an entry for the decoded path, fetched from the
-// origin at fetched, is covered by an invalidation. It is lock-free and
-// touches only invalidations newer than the entry.
+// origin at fetched, is covered by an invalidation. Its cost depends on the
+// path's length only.
 func (v *Invalidator) Invalidated(path string, fetched time.Time) bool {
-	s := v.snap.Load()
-	if fetched.Before(s.horizon) {
-		return true
-	}
-	after := fetched.Add(-v.o.Skew)
-	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].CreateTime.After(after) })
-	for _, r := range s.recs[i:] {
-		for _, p := range r.patterns {
-			if matchPattern(p, path) {
-				return true
-			}
-		}
-	}
-	return false
+	f := fetched.UnixNano()
+	after := fetched.Add(-v.o.Skew).UnixNano()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return f < v.horizon || v.idx.covered(path, after)
 }
 
 // Covers reports whether inv applies to an entry for path fetched at fetched.
@@ -175,82 +191,138 @@ func (v *Invalidator) Covers(inv Invalidation, path string, fetched time.Time) b
 	return false
 }
 
-// Invalidate records an invalidation of the path patterns ("/index.html",
-// "/images/*"; "*" matches any run of characters, "/" included; query
-// strings are not part of a pattern: every variant of a path goes) and shares
-// it with the cluster. It is in force on this edge when Invalidate returns;
-// an error means other edges may not have it, and the request should be
-// retried.
-func (v *Invalidator) Invalidate(ctx context.Context, paths []string) (Invalidation, error) {
+// CheckPaths applies CloudFront's rules to the paths of an invalidation and
+// returns them cleaned (a leading "/" added): 1 to MaxInvalidationPaths
+// paths, each at most 4096 bytes, '*' only as the last character. An error
+// wraps ErrInvalidPaths.
+func CheckPaths(paths []string) ([]string, error) {
 	if len(paths) == 0 || len(paths) > MaxInvalidationPaths {
-		return Invalidation{}, fmt.Errorf("invalidate: need 1 to %d paths, got %d", MaxInvalidationPaths, len(paths))
+		return nil, fmt.Errorf("%w: need 1 to %d paths, got %d", ErrInvalidPaths, MaxInvalidationPaths, len(paths))
 	}
 	clean := make([]string, 0, len(paths))
 	for _, p := range paths {
 		p = strings.TrimSpace(p)
 		if p == "" || len(p) > 4096 {
-			return Invalidation{}, fmt.Errorf("invalidate: path %q is empty or too long", p)
+			return nil, fmt.Errorf("%w: path %q is empty or longer than 4096 bytes", ErrInvalidPaths, p)
+		}
+		if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+			return nil, fmt.Errorf("%w: path %q: '*' may only be the last character", ErrInvalidPaths, p)
 		}
 		if !strings.HasPrefix(p, "/") {
 			p = "/" + p
 		}
 		clean = append(clean, p)
 	}
+	return clean, nil
+}
+
+// Invalidate records an invalidation of the path patterns ("/index.html",
+// "/images/*"; a final "*" matches any rest of the path, "/" included; query
+// strings are not part of a pattern: every variant of a path goes) and shares
+// it with the cluster. It is in force on this edge when Invalidate returns,
+// whatever the error. An error wrapping ErrInvalidPaths is bad input; one
+// wrapping ErrNotDurable means it could not be made durable (Redis, or the
+// journal without Redis, failed) and the request should be retried.
+func (v *Invalidator) Invalidate(ctx context.Context, paths []string) (Invalidation, error) {
+	clean, err := CheckPaths(paths)
+	if err != nil {
+		return Invalidation{}, fmt.Errorf("invalidate: %w", err)
+	}
 	inv := Invalidation{ID: newID(), Paths: clean, CreateTime: v.o.Now()}
-	v.apply(inv)
 	if v.o.Redis == nil {
 		inv.Status = Completed
+		if _, err := v.apply(inv); err != nil {
+			return inv, fmt.Errorf("invalidate %s: applied on this edge, but not journaled: %w: %w", inv.ID, ErrNotDurable, err)
+		}
 		return inv, nil
 	}
 	inv.Status = InProgress
-	data, err := json.Marshal(inv)
-	if err != nil {
-		return inv, fmt.Errorf("invalidate: encode record: %w", err)
+	shareErr := v.share(ctx, inv, true)
+	if _, err := v.apply(inv); err != nil {
+		v.o.Logger.Warn().Err(err).Str("invalidation", inv.ID).Msg("cache: cannot journal invalidation")
 	}
-	pipe := v.o.Redis.TxPipeline()
-	pipe.ZAdd(ctx, v.key("log"), redis.Z{Score: float64(inv.CreateTime.UnixMilli()), Member: data})
-	pipe.Set(ctx, v.key("rec:"+inv.ID), data, v.o.Retention)
-	pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
-	pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
-	pipe.Publish(ctx, v.key("events"), data)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return inv, fmt.Errorf("invalidate %s: applied on this edge only, sharing failed: %w", inv.ID, err)
+	if shareErr != nil {
+		return inv, fmt.Errorf("invalidate %s: applied on this edge only, Redis did not take it: %w: %w", inv.ID, ErrNotDurable, shareErr)
 	}
 	return inv, nil
+}
+
+// share writes a record to Redis and publishes it; own marks one made here
+// (acknowledged by this edge at once).
+func (v *Invalidator) share(ctx context.Context, inv Invalidation, own bool) error {
+	data, err := json.Marshal(Invalidation{ID: inv.ID, Paths: inv.Paths, CreateTime: inv.CreateTime})
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	return v.redisDo(ctx, func(ctx context.Context) error {
+		pipe := v.o.Redis.TxPipeline()
+		pipe.ZAdd(ctx, v.key("log"), redis.Z{Score: float64(inv.CreateTime.UnixMilli()), Member: data})
+		pipe.Set(ctx, v.key("rec:"+inv.ID), data, v.o.Retention)
+		if own {
+			pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
+			pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
+		}
+		pipe.Publish(ctx, v.key("events"), data)
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+}
+
+// redisDo runs op with WriteTimeout, returning by then even if the client
+// does not (a hung Redis).
+func (v *Invalidator) redisDo(ctx context.Context, op func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, v.o.WriteTimeout)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- op(cctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-cctx.Done():
+		return fmt.Errorf("redis: no answer within %s: %w", v.o.WriteTimeout, cctx.Err())
+	}
 }
 
 // Status reports an invalidation by ID: Completed once every live edge has
 // applied it.
 func (v *Invalidator) Status(ctx context.Context, id string) (Invalidation, error) {
 	if v.o.Redis == nil {
-		for _, r := range v.snap.Load().recs {
-			if r.ID == id {
-				inv := r.Invalidation
-				inv.Status = Completed
-				return inv, nil
-			}
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		if r, ok := v.recs.get(id); ok {
+			r.Status = Completed
+			return r, nil
 		}
 		return Invalidation{}, fmt.Errorf("invalidation %q: %w", id, ErrNotFound)
 	}
-	data, err := v.o.Redis.Get(ctx, v.key("rec:"+id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Invalidation{}, fmt.Errorf("invalidation %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Invalidation{}, fmt.Errorf("invalidation %q status: %w", id, err)
-	}
 	var inv Invalidation
-	if err := json.Unmarshal(data, &inv); err != nil {
-		return Invalidation{}, fmt.Errorf("invalidation %q: decode record: %w", id, err)
-	}
-	live, err := v.o.Redis.ZRangeByScore(ctx, v.key("nodes"), &redis.ZRangeBy{
-		Min: strconv.FormatInt(v.o.Now().Add(-5*v.o.Heartbeat).UnixMilli(), 10), Max: "+inf"}).Result()
+	var live, acked []string
+	err := v.redisDo(ctx, func(ctx context.Context) error {
+		data, err := v.o.Redis.Get(ctx, v.key("rec:"+id)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return fmt.Errorf("invalidation %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("invalidation %q status: %w", id, err)
+		}
+		if err := json.Unmarshal(data, &inv); err != nil {
+			return fmt.Errorf("invalidation %q: decode record: %w", id, err)
+		}
+		live, err = v.o.Redis.ZRangeByScore(ctx, v.key("nodes"), &redis.ZRangeBy{
+			Min: strconv.FormatInt(v.o.Now().Add(-5*v.o.Heartbeat).UnixMilli(), 10), Max: "+inf"}).Result()
+		if err != nil {
+			return fmt.Errorf("invalidation %q status: list edges: %w", id, err)
+		}
+		acked, err = v.o.Redis.SMembers(ctx, v.key("ack:"+id)).Result()
+		if err != nil {
+			return fmt.Errorf("invalidation %q status: acknowledgements: %w", id, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return Invalidation{}, fmt.Errorf("invalidation %q status: list edges: %w", id, err)
-	}
-	acked, err := v.o.Redis.SMembers(ctx, v.key("ack:"+id)).Result()
-	if err != nil {
-		return Invalidation{}, fmt.Errorf("invalidation %q status: acknowledgements: %w", id, err)
+		return Invalidation{}, err
 	}
 	inv.Status = Completed
 	for _, n := range live {
@@ -266,8 +338,16 @@ func (v *Invalidator) Status(ctx context.Context, id string) (Invalidation, erro
 // retried, never returned. Without Redis it just waits for ctx.
 func (v *Invalidator) Run(ctx context.Context) error {
 	if v.o.Redis == nil {
-		<-ctx.Done()
-		return nil
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				v.prune()
+			}
+		}
 	}
 	sub := v.o.Redis.Subscribe(ctx, v.key("events"))
 	defer sub.Close()
@@ -311,8 +391,9 @@ func (v *Invalidator) heartbeat(ctx context.Context) {
 	v.prune()
 }
 
-// poll re-reads the record log, so nothing Pub/Sub dropped is missed, and
-// trims records past Retention.
+// poll re-reads the record log, so nothing Pub/Sub dropped is missed,
+// trims records past Retention, and puts back records Redis lost (a
+// restart without persistence) from this edge's own.
 func (v *Invalidator) poll(ctx context.Context) {
 	cutoff := v.o.Now().Add(-v.o.Retention).UnixMilli()
 	_ = v.o.Redis.ZRemRangeByScore(ctx, v.key("log"), "-inf", "("+strconv.FormatInt(cutoff, 10)).Err()
@@ -323,66 +404,118 @@ func (v *Invalidator) poll(ctx context.Context) {
 		}
 		return
 	}
+	inRedis := make(map[invID]bool, len(recs))
+	var invs []Invalidation
 	for _, r := range recs {
 		var inv Invalidation
 		if json.Unmarshal([]byte(r), &inv) == nil {
-			v.learn(ctx, inv)
+			inRedis[idOf(inv.ID)] = true
+			invs = append(invs, inv)
 		}
+	}
+	v.learn(ctx, invs...)
+	v.mu.RLock()
+	var lost []Invalidation
+	for _, r := range v.recs.refs {
+		if !inRedis[r.id] && r.at/1e6 >= cutoff {
+			lost = append(lost, v.recs.decode(r))
+		}
+	}
+	v.mu.RUnlock()
+	for _, r := range lost {
+		if err := v.share(ctx, r, true); err != nil {
+			return
+		}
+	}
+	if len(lost) > 0 {
+		v.o.Logger.Info().Int("invalidations", len(lost)).Msg("cache: invalidations Redis had lost put back")
 	}
 }
 
-// learn applies a record from the cluster once and acknowledges it.
-func (v *Invalidator) learn(ctx context.Context, inv Invalidation) {
-	if !v.apply(inv) {
+// learn applies records from the cluster, journals the new ones with one
+// fsync (an edge joining late may learn thousands at once) and
+// acknowledges them.
+func (v *Invalidator) learn(ctx context.Context, invs ...Invalidation) {
+	added, err := v.apply(invs...)
+	if err != nil {
+		v.o.Logger.Warn().Err(err).Int("invalidations", len(added)).Msg("cache: cannot journal invalidations")
+	}
+	if len(added) == 0 {
 		return
 	}
 	pipe := v.o.Redis.Pipeline()
-	pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
-	pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
+	for _, inv := range added {
+		pipe.SAdd(ctx, v.key("ack:"+inv.ID), v.o.Node)
+		pipe.Expire(ctx, v.key("ack:"+inv.ID), v.o.Retention)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
-		v.o.Logger.Warn().Err(err).Str("invalidation", inv.ID).Msg("cache: cannot acknowledge invalidation")
+		v.o.Logger.Warn().Err(err).Int("invalidations", len(added)).Msg("cache: cannot acknowledge invalidations")
 	}
 }
 
-// apply adds a record to the snapshot; false if it was known already.
-func (v *Invalidator) apply(inv Invalidation) bool {
+// apply adds records to the index and the journal and returns those that
+// were new. err is a journal failure (they are in force on this edge
+// regardless).
+func (v *Invalidator) apply(invs ...Invalidation) (added []Invalidation, err error) {
 	v.mu.Lock()
-	old := v.snap.Load()
-	for _, r := range old.recs {
-		if r.ID == inv.ID {
-			v.mu.Unlock()
-			return false
+	for _, inv := range invs {
+		inv.Status = ""
+		if !v.recs.has(inv.ID) {
+			v.addLocked(inv)
+			added = append(added, inv)
 		}
 	}
-	rec := invRecord{Invalidation: inv}
-	for _, p := range inv.Paths {
-		rec.patterns = append(rec.patterns, decodePattern(p))
-	}
-	recs := append(slices.Clip(old.recs), rec)
-	slices.SortStableFunc(recs, func(a, b invRecord) int { return a.CreateTime.Compare(b.CreateTime) })
-	v.snap.Store(&invSnapshot{recs: recs, horizon: old.horizon})
 	hooks := slices.Clone(v.hooks)
 	v.mu.Unlock()
-	if v.o.OnApply != nil {
-		v.o.OnApply(inv)
+	if len(added) == 0 {
+		return nil, nil
 	}
-	for _, h := range hooks {
-		h(inv)
+	err = v.journal(added...)
+	for _, inv := range added {
+		if v.o.OnApply != nil {
+			v.o.OnApply(inv)
+		}
+		for _, h := range hooks {
+			h(inv)
+		}
 	}
-	return true
+	return added, err
 }
 
-// prune forgets records past Retention, moving the horizon up to them.
+func (v *Invalidator) addLocked(inv Invalidation) {
+	v.recs.add(inv)
+	t := inv.CreateTime.UnixNano()
+	for _, p := range inv.Paths {
+		v.idx.add(decodePattern(p), t)
+	}
+}
+
+// prune forgets records past Retention, moving the horizon up to them, and
+// rewrites the journal without them.
 func (v *Invalidator) prune() {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	old := v.snap.Load()
-	cutoff := v.o.Now().Add(-v.o.Retention)
-	i := sort.Search(len(old.recs), func(i int) bool { return old.recs[i].CreateTime.After(cutoff) })
+	cutoff := v.o.Now().Add(-v.o.Retention).UnixNano()
+	refs := v.recs.refs
+	i := sort.Search(len(refs), func(i int) bool { return refs[i].at > cutoff })
 	if i == 0 {
+		v.mu.Unlock()
 		return
 	}
-	v.snap.Store(&invSnapshot{recs: slices.Clone(old.recs[i:]), horizon: old.recs[i-1].CreateTime.Add(v.o.Skew)})
+	v.horizon = max(v.horizon, refs[i-1].at+int64(v.o.Skew))
+	keep := make([]Invalidation, 0, len(refs)-i)
+	for _, r := range refs[i:] {
+		keep = append(keep, v.recs.decode(r))
+	}
+	v.recs = newInvRecords()
+	v.idx = newInvIndex()
+	for _, r := range keep {
+		v.addLocked(r)
+	}
+	horizon := v.horizon
+	v.mu.Unlock()
+	if err := v.rewriteJournal(keep, horizon); err != nil {
+		v.o.Logger.Warn().Err(err).Msg("cache: cannot compact the invalidation journal")
+	}
 }
 
 func (v *Invalidator) key(s string) string { return v.o.Prefix + s }
@@ -396,32 +529,14 @@ func decodePattern(p string) string {
 	return p
 }
 
-// matchPattern matches a path against a pattern where '*' stands for any
-// run of characters; greedy matching that backtracks only to the last star,
-// so a hostile pattern costs at most len(pattern)·len(path) steps.
+// matchPattern matches a path against a pattern: a pattern with '*' is a
+// prefix (what comes before its first '*'; CloudFront allows it only at
+// the end), any other must equal the path.
 func matchPattern(pattern, path string) bool {
-	p, s := 0, 0
-	star, mark := -1, 0
-	for s < len(path) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, s
-			p++
-		case p < len(pattern) && pattern[p] == path[s]:
-			p++
-			s++
-		case star >= 0:
-			p = star + 1
-			mark++
-			s = mark
-		default:
-			return false
-		}
+	if i := strings.IndexByte(pattern, '*'); i >= 0 {
+		return strings.HasPrefix(path, pattern[:i])
 	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
+	return pattern == path
 }
 
 // newID is a CloudFront-like invalidation ID: 14 upper-case characters.

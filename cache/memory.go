@@ -71,6 +71,9 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, ttl time.Duration)
 	if ttl <= 0 {
 		return nil
 	}
+	if e.Content != nil {
+		return fmt.Errorf("memory cache: a body kept outside memory stays there: %w", ErrTooLarge)
+	}
 	w := int64(len(key) + e.Size())
 	if w > m.maxObj {
 		return fmt.Errorf("memory cache: %d bytes over the %d-byte object limit: %w", w, m.maxObj, ErrTooLarge)
@@ -106,6 +109,15 @@ func (m *Memory) WeightedSize() uint64 { return m.c.WeightedSize() }
 
 // CleanUp runs pending maintenance (eviction, expiry) now.
 func (m *Memory) CleanUp() { m.c.CleanUp() }
+
+// Usage is the bytes accounted and the entries held (Sizer).
+func (m *Memory) Usage() (bytes int64, entries int) {
+	return int64(m.c.WeightedSize()), m.c.EstimatedSize()
+}
+
+// MaxObjectSize is the largest entry Set keeps (ObjectLimiter), less a
+// little for the key and header.
+func (m *Memory) MaxObjectSize() int64 { return max(m.maxObj-4096, 0) }
 
 // Len is the number of entries held.
 func (m *Memory) Len() int { return m.c.EstimatedSize() }

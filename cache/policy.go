@@ -26,6 +26,9 @@ type Policy struct {
 	// CacheOPTIONS caches OPTIONS responses (under their own key) besides
 	// GET and HEAD, like CloudFront's "GET, HEAD, OPTIONS" cached methods.
 	CacheOPTIONS bool
+	// MaxObjectSize is the largest body stored (DefaultMaxObjectSize when
+	// zero); a larger one is streamed to the viewer unstored.
+	MaxObjectSize int64
 
 	// Forward is the origin request policy: what reaches the origin besides
 	// the key. The zero value forwards the key only.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +139,87 @@ func TestRedisNoTornReads(t *testing.T) {
 	t.Logf("%d whole reads, %d misses during rewrites", hits, misses)
 	if e, err := s.Get(ctx, "hot"); err != nil || !bytes.Equal(e.Body, bodies[1]) {
 		t.Fatalf("final read: %v", err)
+	}
+}
+
+// TestRedisStreamedWrite: a body written in pieces reads back whole, inline
+// or chunked; an aborted write leaves the old object and no chunks.
+func TestRedisStreamedWrite(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redisClient(t, srv)
+	s := NewRedis(rdb, RedisOptions{ChunkSize: 1000, MaxObjectSize: 100_000})
+	ctx := context.Background()
+	for _, n := range []int{0, 10, 1000, 1001, 5500} {
+		body := patterned(n)
+		w, err := s.Create(ctx, "k", sampleEntry(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := body; len(p) > 0; p = p[min(333, len(p)):] {
+			if _, err := w.Write(p[:min(333, len(p))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, "k")
+		if err != nil || !bytes.Equal(got.Body, body) || got.Header.Get("Content-Type") != "text/html" {
+			t.Fatalf("size %d: %v", n, err)
+		}
+	}
+	w, _ := s.Create(ctx, "k", sampleEntry(), time.Minute)
+	_, _ = w.Write(patterned(4000))
+	w.Abort()
+	if got, err := s.Get(ctx, "k"); err != nil || len(got.Body) != 5500 {
+		t.Fatalf("after an aborted rewrite: %v", err)
+	}
+	if chunks, _ := rdb.Keys(ctx, "*:c:*").Result(); len(chunks) != 6 {
+		t.Fatalf("%d chunks left, want the 6 of the committed object", len(chunks))
+	}
+	w, _ = s.Create(ctx, "big", sampleEntry(), time.Minute)
+	if _, err := w.Write(make([]byte, 100_001)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+// TestRedisStreamedRead: a body over InlineBody is returned as Content and
+// read chunk by chunk, from any offset; a damaged chunk fails the reader
+// before its bytes are returned.
+func TestRedisStreamedRead(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redisClient(t, srv)
+	s := NewRedis(rdb, RedisOptions{ChunkSize: 1000, InlineBody: 2000})
+	ctx := context.Background()
+	e := sampleEntry()
+	e.Body = patterned(5500)
+	if err := s.Set(ctx, "k", e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "k")
+	if err != nil || got.Content == nil || got.Body != nil || got.Content.Size() != 5500 {
+		t.Fatalf("large get: %v %+v", err, got)
+	}
+	for _, off := range []int64{0, 999, 1000, 2500, 5499} {
+		r, err := got.Content.Open(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(b, e.Body[off:]) {
+			t.Fatalf("from %d: %d bytes, %v", off, len(b), err)
+		}
+	}
+	chunks, _ := rdb.Keys(ctx, strings.ReplaceAll(s.objectKey("k"), "{", `\{`)+":c:*").Result()
+	for _, k := range chunks {
+		if strings.HasSuffix(k, ":3") {
+			rdb.SetRange(ctx, k, 10, "XX")
+		}
+	}
+	r, _ := got.Content.Open(0)
+	b, err := io.ReadAll(r)
+	if !errors.Is(err, ErrCorrupt) || len(b) != 3000 || !bytes.Equal(b, e.Body[:3000]) {
+		t.Fatalf("damaged chunk: %d bytes, %v", len(b), err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +28,10 @@ import (
 func cachePolicy(b *Behavior) cache.Policy {
 	p := b.CachePolicy
 	return cache.Policy{
-		MinTTL:     p.MinTTL.D(),
-		DefaultTTL: p.DefaultTTL.D(),
-		MaxTTL:     p.MaxTTL.D(),
+		MinTTL:        p.MinTTL.D(),
+		DefaultTTL:    p.DefaultTTL.D(),
+		MaxTTL:        p.MaxTTL.D(),
+		MaxObjectSize: int64(p.MaxObjectSize),
 		Key: cache.KeyPolicy{
 			QueryStrings:         p.Key.QueryStrings.selection(),
 			Headers:              p.Key.Headers,
@@ -45,11 +47,13 @@ func cachePolicy(b *Behavior) cache.Policy {
 	}
 }
 
-// edgeCache is the node's cache: memory, then Redis shared by the cluster.
+// edgeCache is the node's cache: memory, then disk, then Redis shared by
+// the cluster.
 type edgeCache struct {
 	c     *cache.Cache
 	inv   *cache.Invalidator
 	redis redis.UniversalClient
+	disk  *cache.Disk
 }
 
 func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
@@ -59,16 +63,58 @@ func newCache(cfg *Config, log zerolog.Logger) (*edgeCache, error) {
 		return nil, fmt.Errorf("edge cache memory tier: %w", err)
 	}
 	ec := &edgeCache{}
-	var store cache.Store = mem
+	tiers := []cache.Tier{{Name: "memory", Store: mem}}
+	journal := ""
+	if cs.Disk.Path != "" {
+		if ec.disk, err = cache.NewDisk(cache.DiskOptions{Path: cs.Disk.Path, MaxBytes: int64(cs.Disk.Size), Logger: log}); err != nil {
+			return nil, fmt.Errorf("edge cache disk tier: %w", err)
+		}
+		tiers = append(tiers, cache.Tier{Name: "disk", Store: ec.disk})
+		go func(d *cache.Disk) {
+			<-d.Loaded()
+			bytes, n := d.Usage()
+			log.Info().Str("path", cs.Disk.Path).Int("entries", n).Int64("bytes", bytes).Msg("cache: disk tier loaded")
+		}(ec.disk)
+		// Invalidations live beside the entries they govern, so that both
+		// survive a restart together.
+		journal = filepath.Join(cs.Disk.Path, "invalidations.journal")
+	}
 	if cs.Redis != "" {
 		if ec.redis, err = redisstore.ParseURL(cs.Redis); err != nil {
 			return nil, fmt.Errorf("edge cache redis %s: %w", cs.Redis, err)
 		}
-		store = cache.NewTiered(mem, cache.NewRedis(ec.redis, cache.RedisOptions{}), cache.TieredOptions{Logger: log})
+		honourDeadlines(ec.redis)
+		tiers = append(tiers, cache.Tier{Name: "redis", Store: cache.NewRedis(ec.redis, cache.RedisOptions{}), Remote: true})
 	}
-	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Node: cfg.Edge.Location, Logger: log})
+	store := cache.NewTiered(cache.TieredOptions{Logger: log, Budget: cs.RedisTimeout.D()}, tiers...)
+	ec.inv = cache.NewInvalidator(cache.InvalidatorOptions{Redis: ec.redis, Journal: journal, Node: cfg.Edge.Location, Logger: log})
 	ec.c = cache.New(store, cache.Options{Logger: log, Invalidator: ec.inv})
 	return ec, nil
+}
+
+// honourDeadlines makes the client apply a call's context deadline to its
+// socket reads and writes (go-redis otherwise waits its own ReadTimeout,
+// 3s, on a hung server), so the cache's budget is kept without goroutines
+// left waiting. Set before the client's first use.
+func honourDeadlines(c redis.UniversalClient) {
+	switch o := c.(type) {
+	case *redis.Client:
+		o.Options().ContextTimeoutEnabled = true
+	case *redis.ClusterClient:
+		o.Options().ContextTimeoutEnabled = true
+	}
+}
+
+// close releases the cache's resources after the last request.
+func (ec *edgeCache) close() {
+	ec.c.Stop()
+	ec.c.Wait()
+	if ec.redis != nil {
+		ec.redis.Close()
+	}
+	if ec.disk != nil {
+		ec.disk.Close()
+	}
 }
 
 // serveCached answers a request of a caching behavior through the cache;
@@ -102,7 +148,7 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	h := ex.Header()
 	copyEndToEnd(h, resp.Header)
 	s.edgeHeaders(h, ex, result)
-	h.Set("Cache-Status", cacheStatus(resp.Outcome, resp.Entry))
+	h.Set("Cache-Status", cacheStatus(resp))
 	if resp.Stream == nil {
 		if r.Method != http.MethodHead {
 			h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
@@ -119,7 +165,8 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := make([]byte, 32<<10)
+	buf := b.target.bufs.Get()
+	defer b.target.bufs.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
@@ -216,25 +263,32 @@ func detailedResult(o cache.Outcome, result accesslog.ResultType) accesslog.Resu
 }
 
 // copyEndToEnd copies response headers without hop-by-hop ones, including
-// those the origin named in Connection.
+// those the origin named in Connection. The values go into one new array
+// (capped slices, as Header.Clone does, so that an Add to one cannot spill
+// into the next): one allocation per response rather than one per header.
 func copyEndToEnd(dst, src http.Header) {
-	named := map[string]bool{}
-	for _, v := range src.Values("Connection") {
-		for _, f := range strings.Split(v, ",") {
-			named[http.CanonicalHeaderKey(strings.TrimSpace(f))] = true
+	var named []string
+	for _, v := range src["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			named = append(named, http.CanonicalHeaderKey(strings.TrimSpace(f)))
 		}
 	}
+	values := make([]string, 0, len(src)) // most fields have one value
 	for k, vs := range src {
-		if isHopByHop(k) || named[k] {
+		if isHopByHop(k) || slices.Contains(named, k) {
 			continue
 		}
-		dst[k] = slices.Clone(vs)
+		start := len(values)
+		values = append(values, vs...)
+		dst[k] = values[start:len(values):len(values)]
 	}
 }
 
-// cacheStatus is the RFC 9211 Cache-Status value.
-func cacheStatus(o cache.Outcome, e *cache.Entry) string {
-	switch o {
+// cacheStatus is the RFC 9211 Cache-Status value: "stored" only when the
+// response was stored, else the reason in "detail".
+func cacheStatus(resp *cache.Response) string {
+	e := resp.Entry
+	switch resp.Outcome {
 	case cache.Hit:
 		if e != nil {
 			return fmt.Sprintf("edgegate; hit; ttl=%d", int((e.Lifetime - e.Age(time.Now())).Seconds()))
@@ -244,13 +298,21 @@ func cacheStatus(o cache.Outcome, e *cache.Entry) string {
 		return "edgegate; hit; fwd=stale"
 	case cache.StaleConnectError, cache.StaleTimeout, cache.StaleOriginStatus:
 		// RFC 9211 detail: the same name as in the standard log.
-		return "edgegate; hit; fwd=stale; detail=" + string(detailedResult(o, ""))
+		return "edgegate; hit; fwd=stale; detail=" + string(detailedResult(resp.Outcome, ""))
 	case cache.RefreshHit:
 		return "edgegate; fwd=stale; fwd-status=304; stored"
-	case cache.Pass:
-		return "edgegate; fwd=uri-miss"
 	}
-	return "edgegate; fwd=miss; stored"
+	v := "edgegate; fwd=miss"
+	if resp.Outcome == cache.Pass {
+		v = "edgegate; fwd=uri-miss"
+	}
+	if resp.Stored {
+		return v + "; stored"
+	}
+	if resp.Detail != "" {
+		return v + "; detail=" + resp.Detail
+	}
+	return v
 }
 
 // invalidationsHandler serves POST /invalidations and GET /invalidations/ID.
@@ -266,8 +328,16 @@ func (s *Server) invalidationsHandler(mux *http.ServeMux) {
 			return
 		}
 		inv, err := s.cache.c.Invalidate(r.Context(), req.Paths)
-		if err != nil {
+		switch {
+		case errors.Is(err, cache.ErrInvalidPaths):
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			// Not durable (Redis, or the journal without Redis, did not take
+			// it): applied here, but the caller must retry, so not a 4xx.
+			s.log.Warn().Err(err).Msg("invalidation not durable; asked the caller to retry")
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		s.log.Info().Str("invalidation", inv.ID).Strs("paths", inv.Paths).Msg("invalidation created")
@@ -276,12 +346,13 @@ func (s *Server) invalidationsHandler(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /invalidations/{id}", func(w http.ResponseWriter, r *http.Request) {
 		inv, err := s.cache.inv.Status(r.Context(), r.PathValue("id"))
-		if err != nil {
-			status := http.StatusInternalServerError
-			if errors.Is(err, cache.ErrNotFound) {
-				status = http.StatusNotFound
-			}
-			http.Error(w, err.Error(), status)
+		switch {
+		case errors.Is(err, cache.ErrNotFound):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		case err != nil: // Redis unreachable: ask again later
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		writeJSON(w, http.StatusOK, inv)

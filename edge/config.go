@@ -48,10 +48,20 @@ type Listen struct {
 	HTTPS string `yaml:"https"`
 }
 
-// CacheSettings size the cache tiers.
+// CacheSettings size the cache tiers: memory, then disk, then Redis.
 type CacheSettings struct {
 	Memory yamlconf.Size `yaml:"memory"`
+	Disk   DiskCache     `yaml:"disk"`
 	Redis  string        `yaml:"redis"`
+	// RedisTimeout bounds each Redis call on a viewer's path; past it (or
+	// while Redis is down) the edge goes on without Redis.
+	RedisTimeout yamlconf.Duration `yaml:"redis_timeout"`
+}
+
+// DiskCache is the disk tier: off unless Path is set.
+type DiskCache struct {
+	Path string        `yaml:"path"`
+	Size yamlconf.Size `yaml:"size"`
 }
 
 // LogSettings configure the standard (access) logs.
@@ -234,6 +244,9 @@ type CachePolicy struct {
 	MaxTTL     yamlconf.Duration `yaml:"max_ttl"`
 	MinTTL     yamlconf.Duration `yaml:"min_ttl"`
 	Key        CacheKey          `yaml:"key"`
+	// MaxObjectSize is the largest body stored (default 1GiB); larger ones
+	// are relayed unstored.
+	MaxObjectSize yamlconf.Size `yaml:"max_object_size"`
 	// ErrorCachingMinTTL is how long a heuristically cacheable error (404,
 	// 405, 410, 414, 501) without freshness of its own is cached, when
 	// default_ttl is above zero (CloudFront's error caching minimum TTL).
@@ -344,12 +357,13 @@ const (
 	OriginMatchViewer = "match-viewer"
 )
 
-// Defaults, named after CloudFront's.
+// Defaults, named after CloudFront's, except DefaultKeepaliveTimeout (see
+// originconn.DefaultKeepaliveTimeout).
 const (
 	DefaultConnectionAttempts = 3
 	DefaultConnectionTimeout  = 10 * time.Second
 	DefaultResponseTimeout    = 30 * time.Second
-	DefaultKeepaliveTimeout   = 5 * time.Second
+	DefaultKeepaliveTimeout   = originconn.DefaultKeepaliveTimeout
 	DefaultMaxHeaderBytes     = 20 << 10
 	DefaultMinimumProtocol    = "TLSv1.2_2021"
 )
@@ -394,6 +408,7 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	abs(&c.Edge.Logs.Dir)
+	abs(&c.Edge.Cache.Disk.Path)
 	for i := range c.Distributions {
 		for j := range c.Distributions[i].Origins {
 			o := &c.Distributions[i].Origins[j]
@@ -478,6 +493,12 @@ func (c *Config) applyDefaults() {
 	}
 	if e.Cache.Memory == 0 {
 		e.Cache.Memory = 256 << 20
+	}
+	if e.Cache.Disk.Path != "" && e.Cache.Disk.Size == 0 {
+		e.Cache.Disk.Size = 10 << 30
+	}
+	if e.Cache.RedisTimeout == 0 {
+		e.Cache.RedisTimeout = yamlconf.Duration(50 * time.Millisecond)
 	}
 	if e.Logs.Rotate == 0 {
 		e.Logs.Rotate = yamlconf.Duration(time.Hour)
@@ -620,6 +641,18 @@ func (c *Config) validate() error {
 			key += "." + p.Key
 		}
 		add(key, "%s", p.Message)
+	}
+	if e.Cache.Memory < 1<<20 {
+		add("edge.cache.memory", "%d bytes: at least 1MiB", e.Cache.Memory)
+	}
+	if e.Cache.Disk.Path == "" && e.Cache.Disk.Size != 0 {
+		add("edge.cache.disk.path", "missing: the directory of the disk tier (size is set)")
+	}
+	if e.Cache.Disk.Path != "" && e.Cache.Disk.Size < 16<<20 {
+		add("edge.cache.disk.size", "%d bytes: at least 16MiB", e.Cache.Disk.Size)
+	}
+	if d := e.Cache.RedisTimeout.D(); d < time.Millisecond || d > 10*time.Second {
+		add("edge.cache.redis_timeout", "%s: use 1ms to 10s (a viewer waits at most this for Redis)", d)
 	}
 	if len(c.Distributions) == 0 {
 		add("distributions", "at least one distribution is required")
@@ -770,6 +803,9 @@ func (c *Config) validateBehavior(errs *yamlconf.Errors, bp string, b Behavior, 
 	if !b.CachePolicy.Disabled {
 		if err := cachePolicy(&b).Validate(); err != nil {
 			add(bp+".cache_policy", "%v", err)
+		}
+		if b.CachePolicy.MaxObjectSize < 0 {
+			add(bp+".cache_policy.max_object_size", "%d: must not be negative", b.CachePolicy.MaxObjectSize)
 		}
 		cp := b.CachePolicy
 		for k, st := range cp.StaleOnStatus {

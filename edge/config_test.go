@@ -21,6 +21,35 @@ func TestExampleConfigLoads(t *testing.T) {
 	if d.Origins[1].ConnectionAttempts != 3 || d.Origins[1].ProtocolPolicy != OriginHTTPSOnly {
 		t.Fatalf("defaults not applied to the second origin: %+v", d.Origins[1])
 	}
+	if c := cfg.Edge.Cache; c.Disk.Path == "" || c.Disk.Size != 50<<30 || c.RedisTimeout.D() != 50*time.Millisecond {
+		t.Fatalf("example's cache tiers: %+v", c)
+	}
+}
+
+func TestCacheSettingsErrors(t *testing.T) {
+	for _, tc := range []struct{ cache, want string }{
+		{"{disk: {size: 1GiB}}", "edge.cache.disk.path: missing"},
+		{"{disk: {path: /tmp/x, size: 1MiB}}", "edge.cache.disk.size: 1048576 bytes: at least 16MiB"},
+		{"{redis_timeout: 1m}", "edge.cache.redis_timeout: 1m0s: use 1ms to 10s"},
+		{"{memory: 1KiB}", "edge.cache.memory: 1024 bytes: at least 1MiB"},
+	} {
+		text := strings.Replace(minimalConfig, "  location: T1\n", "  location: T1\n  cache: "+tc.cache+"\n", 1)
+		_, err := ParseConfig("edge.yaml", []byte(text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("cache %s: %v, want %q", tc.cache, err, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edge.yaml")
+	_ = os.WriteFile(file, []byte(strings.Replace(minimalConfig, "  location: T1\n", "  location: T1\n  cache: {disk: {path: cache}}\n", 1)), 0o600)
+	if cfg, err := LoadConfig(file); err != nil || cfg.Edge.Cache.Disk.Path != filepath.Join(dir, "cache") || cfg.Edge.Cache.Disk.Size != 10<<30 {
+		t.Fatalf("disk path relative to the config file: %v %+v", err, cfg.Edge.Cache.Disk)
+	}
+	text := strings.Replace(minimalConfig, "{target: app}", "{target: app, cache_policy: {max_object_size: 5GiB}}", 1)
+	cfg, err := ParseConfig("edge.yaml", []byte(text))
+	if err != nil || cachePolicy(&cfg.Distributions[0].DefaultBehavior).MaxObjectSize != 5<<30 {
+		t.Fatalf("max_object_size: %v", err)
+	}
 }
 
 const minimalConfig = `edge:

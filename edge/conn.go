@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/tlsname"
 )
 
 // Requests that net/http refuses before a handler runs (a malformed request
@@ -268,8 +269,8 @@ func (s *Server) logRefused(c *viewerConn, rf refusal) {
 		rec.ClientPort, _ = strconv.Atoi(port)
 	}
 	if c.tls != nil {
-		rec.SSLProtocol = tlsVersionName(c.tls.Version)
-		rec.SSLCipher = opensslCipherName(c.tls.CipherSuite)
+		rec.SSLProtocol = tlsname.Version(c.tls.Version)
+		rec.SSLCipher = tlsname.Cipher(c.tls.CipherSuite)
 	}
 	s.stats.count(rec.ResultType, rec.DetailedResultType, rec.Status)
 	s.log.Debug().Str("detailed_result_type", string(rf.detailed)).Int("status", rf.status).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/tlsname"
 	"github.com/rs/zerolog"
 )
 
@@ -109,13 +110,37 @@ func (ex *exchange) Write(p []byte) (int, error) {
 
 // Flush lets streaming responses through (ReverseProxy finds it via
 // http.ResponseController).
+//
+// A flush of the header block alone is put off when the body's length is
+// known: ReverseProxy asks for one before copying the body, which cost a
+// write (a TLS record, a TCP segment) of its own on every response. The
+// header then leaves with the first body bytes, as nginx sends it. A
+// response of unknown length (chunked, server-sent events) still gets its
+// header at once: a viewer may be waiting on it before any event comes.
 func (ex *exchange) Flush() {
+	ex.mu.Lock()
+	headerOnly := ex.status != 0 && ex.bodyBytes == 0 && field(ex.w.Header(), "Content-Length") != ""
+	ex.mu.Unlock()
+	if headerOnly {
+		return
+	}
 	if err := http.NewResponseController(ex.w).Flush(); err != nil {
 		ex.mu.Lock()
 		if ex.writeErr == nil && !errors.Is(err, http.ErrNotSupported) {
 			ex.writeErr = err
 		}
 		ex.mu.Unlock()
+	}
+}
+
+// flushHeld sends what Flush held back, before a cut: the viewer then has
+// the status it is logged with. Errors are moot, the response is aborted.
+func (ex *exchange) flushHeld() {
+	ex.mu.Lock()
+	held := ex.status != 0 && ex.bodyBytes == 0
+	ex.mu.Unlock()
+	if held {
+		_ = http.NewResponseController(ex.w).Flush()
 	}
 }
 
@@ -193,20 +218,21 @@ func (b *originBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// record builds the standard log line for the finished exchange.
-func (ex *exchange) record(location string, includeCookies bool, end time.Time) *accesslog.Record {
+// record builds the standard log line for the finished exchange. It is
+// returned by value so that it can live on the caller's stack.
+func (ex *exchange) record(location string, includeCookies bool, end time.Time) accesslog.Record {
 	r := ex.r
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	rec := &accesslog.Record{
+	rec := accesslog.Record{
 		Time:               end.UTC(),
 		Location:           location,
 		BytesSent:          ex.headerBytes + ex.bodyBytes,
 		Method:             r.Method,
 		URIStem:            r.URL.EscapedPath(),
 		Status:             ex.status,
-		Referer:            r.Header.Get("Referer"),
-		UserAgent:          r.Header.Get("User-Agent"),
+		Referer:            field(r.Header, "Referer"),
+		UserAgent:          field(r.Header, "User-Agent"),
 		Query:              r.URL.RawQuery,
 		ResultType:         ex.result,
 		RequestID:          ex.id,
@@ -214,12 +240,12 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		Protocol:           "http",
 		BytesReceived:      requestHeaderSize(r),
 		TimeTaken:          end.Sub(ex.start),
-		ForwardedFor:       r.Header.Get("X-Forwarded-For"),
+		ForwardedFor:       field(r.Header, "X-Forwarded-For"),
 		ResponseResultType: ex.respResult,
 		ProtocolVersion:    r.Proto,
 		TimeToFirstByte:    ex.firstByte,
 		DetailedResultType: ex.detailed,
-		ContentType:        ex.w.Header().Get("Content-Type"),
+		ContentType:        field(ex.w.Header(), "Content-Type"),
 		ContentLength:      -1,
 		RangeStart:         -1,
 		RangeEnd:           -1,
@@ -228,7 +254,7 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 		rec.Host = ex.dist.cfg.ID
 	}
 	if includeCookies {
-		rec.Cookie = r.Header.Get("Cookie")
+		rec.Cookie = field(r.Header, "Cookie")
 	}
 	if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		rec.ClientIP = host
@@ -238,25 +264,34 @@ func (ex *exchange) record(location string, includeCookies bool, end time.Time) 
 	}
 	if r.TLS != nil {
 		rec.Protocol = "https"
-		rec.SSLProtocol = tlsVersionName(r.TLS.Version)
-		rec.SSLCipher = opensslCipherName(r.TLS.CipherSuite)
+		rec.SSLProtocol = tlsname.Version(r.TLS.Version)
+		rec.SSLCipher = tlsname.Cipher(r.TLS.CipherSuite)
 	}
-	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if strings.EqualFold(field(r.Header, "Upgrade"), "websocket") {
 		rec.Protocol = map[string]string{"http": "ws", "https": "wss"}[rec.Protocol]
 	}
 	if ex.reqBody != nil {
 		n, _ := ex.reqBody.stats()
 		rec.BytesReceived += n
 	}
-	if cl := ex.w.Header().Get("Content-Length"); cl != "" {
+	if cl := field(ex.w.Header(), "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
 			rec.ContentLength = n
 		}
 	}
-	if cr := ex.w.Header().Get("Content-Range"); cr != "" {
+	if cr := field(ex.w.Header(), "Content-Range"); cr != "" {
 		rec.RangeStart, rec.RangeEnd = parseContentRange(cr)
 	}
 	return rec
+}
+
+// field is h.Get for a key already in canonical form: Get canonicalizes
+// its key on every call, and the log line reads eight fields per request.
+func field(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // parseContentRange reads "bytes START-END/SIZE".

@@ -88,6 +88,11 @@ func TestOriginFailureClassification(t *testing.T) {
 		// Then the origin dies: the body ends 99,000 bytes short.
 	})
 
+	resetBeforeBody := e.rawTLSOrigin("127.0.0.5", func(c net.Conn) {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+		// Then the origin dies before the first body byte.
+	})
+
 	tests := []struct {
 		name     string
 		origin   string // YAML flow mapping fields after id
@@ -108,6 +113,8 @@ func TestOriginFailureClassification(t *testing.T) {
 		{"reset midway, cached", "domain_name: app.example.test, connect_to: " + resetMidway, 502, accesslog.ResultOriginReadError, ""},
 		// Uncached ones stream: the viewer has the status and part of the body.
 		{"reset midway, streamed", "domain_name: app.example.test, connect_to: " + resetMidway, 200, accesslog.ResultOriginReadError, "cache_policy: disabled"},
+		// The header, held back for the first body bytes, still reaches the viewer.
+		{"reset before the body, streamed", "domain_name: app.example.test, connect_to: " + resetBeforeBody, 200, accesslog.ResultOriginReadError, "cache_policy: disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

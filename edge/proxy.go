@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
@@ -32,7 +33,52 @@ type target struct {
 	id       string
 	origins  []*origin
 	failover []int
-	proxy    *httputil.ReverseProxy
+	proxy    streamingProxy
+	bufs     *bufferPool // copy buffers of the proxy and of cached streams
+}
+
+// streamingProxy is the target's ReverseProxy. When the origin breaks a
+// body, ReverseProxy aborts the response with a panic; what the viewer
+// was sent so far, a header block still held back included (see
+// exchange.Flush), is flushed first, so that the viewer gets the status
+// and the body as far as it got before the connection is cut.
+type streamingProxy struct{ *httputil.ReverseProxy }
+
+func (p streamingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if ex, ok := w.(*exchange); ok {
+				ex.flushHeld()
+			}
+			panic(v)
+		}
+	}()
+	p.ReverseProxy.ServeHTTP(w, r)
+}
+
+// copyBufferSize is the buffer bodies are copied through, as io.Copy's.
+const copyBufferSize = 32 << 10
+
+// bufferPool reuses copy buffers: without it every proxied response
+// allocated 32 KiB. Buffers are kept as array pointers so that Put costs
+// no allocation. A nil pool works, without reuse.
+type bufferPool struct{ p sync.Pool }
+
+// Get implements httputil.BufferPool.
+func (bp *bufferPool) Get() []byte {
+	if bp != nil {
+		if b, _ := bp.p.Get().(*[copyBufferSize]byte); b != nil {
+			return b[:]
+		}
+	}
+	return new([copyBufferSize]byte)[:]
+}
+
+// Put implements httputil.BufferPool.
+func (bp *bufferPool) Put(b []byte) {
+	if bp != nil && len(b) == copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b))
+	}
 }
 
 // originOptions maps an origin's config to how the edge connects to it.
@@ -208,11 +254,16 @@ func (t *target) closeIdle() {
 	}
 }
 
-// newProxy builds the reverse proxy for a target. Rewrite (not the unsafe
-// Director) is used so that hop-by-hop headers, and headers a viewer names
-// in Connection, are stripped before our own headers are added.
-func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
+// newProxy builds the reverse proxy for a target (and the target's buffer
+// pool). Rewrite (not the unsafe Director) is used so that hop-by-hop
+// headers, and headers a viewer names in Connection, are stripped before
+// our own headers are added.
+func (s *Server) newProxy(t *target) streamingProxy {
+	if t.bufs == nil {
+		t.bufs = &bufferPool{}
+	}
+	return streamingProxy{&httputil.ReverseProxy{
+		BufferPool: t.bufs,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// pr.In went through the origin request policy: an
 			// X-Forwarded-Host still on it is one the policy names.
@@ -246,7 +297,7 @@ func (s *Server) newProxy(t *target) *httputil.ReverseProxy {
 		// it got, with the status it was sent.
 		FlushInterval: -1,
 		ErrorLog:      s.stdlog,
-	}
+	}}
 }
 
 // setForwarding sets the headers the edge adds to every origin request:
@@ -285,12 +336,31 @@ func addVia(h http.Header, location string) {
 	h.Set("Via", via)
 }
 
-// edgeHeaders adds the headers every edge response carries.
+// edgeHeaders adds the headers every edge response carries. The keys are
+// canonical already and the three values share one array: this runs on
+// every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
-	h.Set("X-Cache", string(result)+" from edgegate")
-	addVia(h, ex.st.cfg.Edge.Location)
-	h.Set("X-Edge-Location", ex.st.cfg.Edge.Location)
-	h.Set("X-Edge-Request-Id", ex.id)
+	loc := ex.st.cfg.Edge.Location
+	v := make([]string, 3)
+	v[0], v[1], v[2] = xCache(result), loc, ex.id
+	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	addVia(h, loc)
+}
+
+// xCache is the X-Cache value for a result type, without building the
+// string for the common ones.
+func xCache(result accesslog.ResultType) string {
+	switch result {
+	case accesslog.ResultHit:
+		return "Hit from edgegate"
+	case accesslog.ResultMiss:
+		return "Miss from edgegate"
+	case accesslog.ResultRefreshHit:
+		return "RefreshHit from edgegate"
+	case accesslog.ResultError:
+		return "Error from edgegate"
+	}
+	return string(result) + " from edgegate"
 }
 
 // originError answers a failed origin fetch with the status and result

@@ -490,10 +490,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}
-	s.cache.c.Wait()
-	if s.cache.redis != nil {
-		s.cache.redis.Close()
-	}
+	s.cache.close()
 	st := s.state()
 	for _, d := range st.dists {
 		for _, t := range d.targets {

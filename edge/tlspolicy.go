@@ -2,8 +2,8 @@ package edge
 
 import (
 	"crypto/tls"
+	"net/http"
 	"slices"
-	"strings"
 )
 
 // securityPolicy is a CloudFront viewer security policy: the lowest TLS
@@ -45,67 +45,14 @@ func securityPolicyNames() []string {
 	return names
 }
 
-// tlsVersionName is the ssl-protocol log value for a version.
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return ""
-}
-
-// opensslCipherName is the ssl-cipher log value: CloudFront logs OpenSSL's
-// names for TLS 1.2 suites and the IANA names for TLS 1.3 ones.
-func opensslCipherName(id uint16) string {
-	name := tls.CipherSuiteName(id)
-	if !strings.Contains(name, "_WITH_") {
-		return name // TLS 1.3 suites, e.g. TLS_AES_128_GCM_SHA256
-	}
-	kx, enc, _ := strings.Cut(strings.TrimPrefix(name, "TLS_"), "_WITH_")
-	prefix := ""
-	switch kx {
-	case "ECDHE_RSA":
-		prefix = "ECDHE-RSA-"
-	case "ECDHE_ECDSA":
-		prefix = "ECDHE-ECDSA-"
-	case "RSA":
-	default:
-		return name
-	}
-	switch enc {
-	case "AES_128_GCM_SHA256":
-		return prefix + "AES128-GCM-SHA256"
-	case "AES_256_GCM_SHA384":
-		return prefix + "AES256-GCM-SHA384"
-	case "CHACHA20_POLY1305_SHA256":
-		return prefix + "CHACHA20-POLY1305"
-	case "AES_128_CBC_SHA":
-		return prefix + "AES128-SHA"
-	case "AES_256_CBC_SHA":
-		return prefix + "AES256-SHA"
-	case "AES_128_CBC_SHA256":
-		return prefix + "AES128-SHA256"
-	case "3DES_EDE_CBC_SHA":
-		if prefix == "" {
-			return "DES-CBC3-SHA"
-		}
-		return prefix + "DES-CBC3-SHA"
-	}
-	return name
-}
-
-// hopByHop are the connection-level headers a proxy must not forward
-// (RFC 9110 §7.6.1), plus those named in Connection at run time.
+// isHopByHop reports the connection-level headers a proxy must not forward
+// (RFC 9110 §7.6.1); those named in Connection are found at run time.
+// Header keys are nearly always canonical already, and then
+// CanonicalHeaderKey costs no allocation (unlike a ToLower per header).
 func isHopByHop(h string) bool {
-	switch strings.ToLower(h) {
-	case "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-		"te", "trailer", "transfer-encoding", "upgrade":
+	switch http.CanonicalHeaderKey(h) {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false

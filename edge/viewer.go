@@ -216,7 +216,8 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 			Msg("origin broke the response midway")
 	}
 	s.stats.count(result, detailed, status)
-	s.writeLine(ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end))
+	rec := ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end)
+	s.writeLine(&rec)
 }
 
 // tlsLocalIP is the address the viewer's connection was accepted on.

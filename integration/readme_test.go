@@ -421,6 +421,7 @@ func (r *readmeRun) copyEdgeConfig(c readmeCommand, m []string) {
 		{"edge.certificates.acme.tls_port", r.acme.httpsPort},
 		{"edge.certificates.storage", "file://" + filepath.Join(dir, "storage")},
 		{"edge.logs.dir", filepath.Join(dir, "logs")},
+		{"edge.cache.disk.path", filepath.Join(dir, "cache")},
 		{"edge.admin.listen", net.JoinHostPort(realEdgeIP, freePort(t, realEdgeIP))},
 		{"distributions[0].origins[0].connect_to", r.lb},
 		{"distributions[0].origins[1].connect_to", r.lb},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/acme"
+	"github.com/edgegate/edgegate/internal/reuseport"
 	"github.com/edgegate/edgegate/origin/accesslog"
 	"github.com/rs/zerolog"
 )
@@ -153,13 +154,29 @@ func (l *listener) bind(ctx context.Context, lc *net.ListenConfig) error {
 	if err != nil {
 		return fmt.Errorf("listener %s %s: %w", l.cfg.Protocol, addr, err)
 	}
+	l.adopt(ln)
+	return nil
+}
+
+// inherit serves from the socket of a listener a reload retires, when it is
+// bound where this one's config asks: connections queued on it are then
+// accepted here instead of being reset when the old listener closes.
+func (l *listener) inherit(old *listener) error {
+	ln, err := reuseport.Inherit(old.ln)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", old.name, err)
+	}
+	l.adopt(ln)
+	return nil
+}
+
+func (l *listener) adopt(ln net.Listener) {
 	l.ln = ln
 	l.name = listenerName(l.cfg.Protocol, ln.Addr())
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = ta.Port
 	}
 	l.log = l.s.log.With().Str("listener", l.name).Logger()
-	return nil
 }
 
 // serve runs until shutdown; it returns nil after a shutdown.

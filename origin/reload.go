@@ -88,6 +88,7 @@ func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	var added []*listener
+	inherited := map[*listener]bool{} // old listeners whose socket a new one took over
 	for _, l := range ls {
 		if !taken[l] {
 			added = append(added, l)
@@ -96,7 +97,13 @@ func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 	for _, l := range added {
 		err := l.setupTLS(serveCtx)
 		if err == nil {
-			err = l.bind(ctx, reuseport.ListenConfig())
+			if ol := retiredAt(oldListeners, taken, l.cfg); ol != nil {
+				taken[ol] = true // its socket goes on in l; ol itself only drains
+				inherited[ol] = true
+				err = l.inherit(ol)
+			} else {
+				err = l.bind(ctx, reuseport.ListenConfig())
+			}
 		}
 		if err != nil {
 			s.closeListeners(added)
@@ -125,7 +132,7 @@ func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 	}
 	var retired []*listener
 	for _, ol := range oldListeners {
-		if !taken[ol] {
+		if !taken[ol] || inherited[ol] {
 			retired = append(retired, ol)
 		}
 	}
@@ -202,5 +209,16 @@ func (s *Server) ReopenLogs() error {
 		return err
 	}
 	s.log.Info().Msg("access log reopened")
+	return nil
+}
+
+// retiredAt finds the running listener, not kept by the new config, that is
+// bound where cfg asks to listen.
+func retiredAt(old []*listener, taken map[*listener]bool, cfg Listener) *listener {
+	for _, ol := range old {
+		if !taken[ol] && reuseport.SameAddress(ol.ln.Addr(), cfg.Address, *cfg.Port) {
+			return ol
+		}
+	}
 	return nil
 }

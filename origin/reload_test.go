@@ -2,7 +2,9 @@ package origin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -168,11 +170,26 @@ func TestReloadRebindsChangedListenerOnItsPort(t *testing.T) {
 	srv := runServer(t, path)
 	srv.SetConfigPath(path)
 	e.started(t, srv)
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 5 * time.Second}
+	// A new connection per request, so that each one shows which listener
+	// accepted it. Known gap: net/http drops a request it reads after its
+	// server's Shutdown began, so a connection the old listener accepted
+	// just before may end in EOF; such errors are retried (and counted)
+	// below rather than failing the test. A reset (the old socket closing
+	// with queued connections) cannot happen: the new listener inherits it.
+	noRedirect := &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		Timeout:       5 * time.Second,
+	}
+	dropped := 0
 	status := func() int {
 		resp, err := noRedirect.Get("http://" + e.http + "/x")
 		if err != nil {
-			t.Fatalf("GET: %v", err)
+			if !errors.Is(err, io.EOF) || dropped > 2 {
+				t.Fatalf("GET: %v (after %d dropped)", err, dropped)
+			}
+			dropped++
+			return 0
 		}
 		resp.Body.Close()
 		return resp.StatusCode

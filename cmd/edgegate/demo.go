@@ -236,6 +236,7 @@ func demo(ctx context.Context, e *env, level string, o demoOptions) (err error) 
       http_port: %d
       tls_port: %d
     storage: %q
+  cache: {memory: 64MiB, disk: {path: %q, size: 1GiB}}
   logs: {dir: %q, rotate: 1h}
   admin: {listen: %q, token: %q}
 distributions:
@@ -248,7 +249,7 @@ distributions:
         trusted_ca: %q
     default_behavior: {target: origin-tier}
 `, o.httpAddr, o.httpsAddr, dnsAddr, pebble.Directory, pebble.APIRoots, hp, tp,
-		"file://"+filepath.Join(state, "certificates"), filepath.Join(logsDir, "edge"), o.adminAddr, token, demoName,
+		"file://"+filepath.Join(state, "certificates"), filepath.Join(state, "cache"), filepath.Join(logsDir, "edge"), o.adminAddr, token, demoName,
 		originAddr, caFile)
 	cfg, err := edge.ParseConfig("demo edge config", []byte(edgeText))
 	if err != nil {

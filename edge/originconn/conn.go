@@ -213,12 +213,15 @@ func (f *framer) onLine(line []byte, long bool) {
 	case frameHead:
 		if !f.sawStatus {
 			f.sawStatus = true
-			fields := bytes.Fields(line)
-			if len(fields) < 2 || !bytes.HasPrefix(fields[0], []byte("HTTP/")) {
+			// "HTTP/1.1 200 OK": cut, not bytes.Fields, which allocates on
+			// every response.
+			version, rest, _ := bytes.Cut(bytes.TrimLeft(line, " \t"), []byte(" "))
+			code3, _, _ := bytes.Cut(bytes.TrimLeft(rest, " "), []byte(" "))
+			if !bytes.HasPrefix(version, []byte("HTTP/")) || len(code3) == 0 {
 				f.state = frameUnknown
 				return
 			}
-			code, err := strconv.Atoi(string(fields[1]))
+			code, err := strconv.Atoi(string(code3))
 			if err != nil {
 				f.state = frameUnknown
 				return
@@ -236,14 +239,15 @@ func (f *framer) onLine(line []byte, long bool) {
 			return
 		}
 		value = bytes.TrimSpace(value)
-		switch string(bytes.ToLower(bytes.TrimSpace(name))) {
-		case "content-length":
+		// EqualFold, not ToLower: no allocation per header line.
+		switch name = bytes.TrimSpace(name); {
+		case bytes.EqualFold(name, []byte("content-length")):
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if long || err != nil || n < 0 || (f.length >= 0 && f.length != n) {
 				f.lengthBad = true
 			}
 			f.length = n
-		case "transfer-encoding":
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
 			if long {
 				f.state = frameUnknown
 				return

@@ -22,14 +22,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/tlsname"
 )
 
-// Defaults, as CloudFront documents them for custom origins.
+// Defaults, as CloudFront documents them for custom origins, except the
+// keep-alive timeout.
 const (
-	DefaultConnectionAttempts     = 3
-	DefaultConnectionTimeout      = 10 * time.Second
-	DefaultResponseTimeout        = 30 * time.Second
-	DefaultKeepaliveTimeout       = 5 * time.Second
+	DefaultConnectionAttempts = 3
+	DefaultConnectionTimeout  = 10 * time.Second
+	DefaultResponseTimeout    = 30 * time.Second
+	// DefaultKeepaliveTimeout is 50s, not CloudFront's 5s: with 5s a pause
+	// of a few seconds emptied the pool and every connection paid a new
+	// TLS handshake (issue 14). 50s stays below the idle timeouts of the
+	// usual origins (ALB and the origin tier 60s, nginx 75s), so the origin
+	// does not close a connection the edge is about to reuse; an origin
+	// with a shorter one (Apache's 5s) needs keepalive_timeout below it.
+	DefaultKeepaliveTimeout       = 50 * time.Second
 	DefaultMaxIdleConns           = 256
 	DefaultMaxResponseHeaderBytes = 64 << 10
 )
@@ -208,19 +217,7 @@ func allVersions() []uint16 {
 }
 
 // versionName names a TLS version as ssl_protocols does.
-func versionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return fmt.Sprintf("TLS version 0x%04x", v)
-}
+func versionName(v uint16) string { return tlsname.VersionOrHex(v) }
 
 // NewTransport returns the pooled HTTP/1.1 transport for one origin; it
 // serves http:// and https:// URLs. Connections go to ConnectTo or to the

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -106,6 +107,7 @@ func (s *Server) Kill() {
 	s.cmd = nil
 	s.mu.Unlock()
 	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process must run to die
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
@@ -117,6 +119,22 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
 	s.start()
+}
+
+// Pause stops the server's process (SIGSTOP): connections are still
+// accepted by the kernel but nothing is answered, as with a hung Redis.
+// Resume undoes it; Stop also does.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
 }
 
 // Stop ends the server; it is also run at test cleanup.
