@@ -19,7 +19,7 @@ import (
 // (which requires External Account Binding); once the primary is back, the
 // renewal of that name goes to it again.
 func TestFallbackCAAndBack(t *testing.T) {
-	names := map[string]string{"www.example.test": "127.0.0.1", "new.example.test": "127.0.0.1"}
+	names := map[string]string{"fb.example.test": "127.0.0.1", "new.example.test": "127.0.0.1"}
 	r := newRigWith(t, names, testpebble.Config{Validity: 20 * time.Second}, 0)
 	const keyID, macKey = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 	second := testpebble.Start(t, testpebble.Config{DNS: r.dns.Addr(), HTTPPort: r.httpPort, TLSPort: r.tlsPort,
@@ -34,9 +34,9 @@ func TestFallbackCAAndBack(t *testing.T) {
 	issuerOf := caIdentifier(t, first, second)
 	viewer := bothRootsViewer(t, r, first, second)
 
-	m1 := r.serve(cfg, Options{renewCheck: time.Second}, "www.example.test")
-	waitFor(t, 60*time.Second, "www's certificate", func() bool { return m1.Covers("www.example.test") })
-	if got := issuerOf(servedCert(t, viewer, "www.example.test")); got != "first" {
+	m1 := r.serve(cfg, Options{renewCheck: time.Second}, "fb.example.test")
+	waitFor(t, 60*time.Second, "www's certificate", func() bool { return m1.Covers("fb.example.test") })
+	if got := issuerOf(servedCert(t, viewer, "fb.example.test")); got != "first" {
 		t.Fatalf("www issued by the %s CA, want the first", got)
 	}
 	m1.Close()
@@ -44,7 +44,7 @@ func TestFallbackCAAndBack(t *testing.T) {
 	first.Stop()
 	secondOrders := second.Orders()
 	r.httpLn, r.tlsLn = relisten(t, r.httpLn), relisten(t, r.tlsLn)
-	m2 := r.serve(cfg, Options{renewCheck: time.Second}, "www.example.test", "new.example.test")
+	m2 := r.serve(cfg, Options{renewCheck: time.Second}, "fb.example.test", "new.example.test")
 	waitFor(t, 60*time.Second, "new's certificate", func() bool { return m2.Covers("new.example.test") })
 	if got := issuerOf(servedCert(t, viewer, "new.example.test")); got != "second" {
 		t.Fatalf("with the first CA down, new issued by the %s CA, want the second", got)

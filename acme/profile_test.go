@@ -19,7 +19,7 @@ import (
 // that names no profile, so a renewal that dropped it would show as a
 // 90-day certificate.
 func profileRig(t *testing.T, short time.Duration) *rig {
-	return newRigWith(t, map[string]string{"www.example.test": "127.0.0.1"}, rigPebble(map[string]time.Duration{
+	return newRigWith(t, map[string]string{"short.example.test": "127.0.0.1"}, rigPebble(map[string]time.Duration{
 		"classic":    90 * 24 * time.Hour,
 		"tlsserver":  45 * 24 * time.Hour,
 		"shortlived": short,
@@ -52,14 +52,16 @@ func TestUnknownProfileRefused(t *testing.T) {
 // renewed at least five times: every handshake succeeds, every certificate
 // served has the shortlived lifetime (the profile is kept on renewal), and
 // Pebble sees no more orders than certificates served (one in flight at
-// the end at most).
+// the end at most). The name is this test's own: certmagic's job queue is
+// process-wide, and another test's retrying renewal of the same name would
+// hold this one's back.
 func TestShortlivedRenewedUnderLoad(t *testing.T) {
 	const lifetime = 15 * time.Second
 	r := profileRig(t, lifetime)
 	cfg := r.config(ChallengeHTTP01)
 	cfg.ACME.Profile = "shortlived"
-	m := r.serve(cfg, Options{renewCheck: time.Second}, "www.example.test")
-	waitFor(t, 60*time.Second, "the first certificate", func() bool { return m.Covers("www.example.test") })
+	m := r.serve(cfg, Options{renewCheck: time.Second}, "short.example.test")
+	waitFor(t, 60*time.Second, "the first certificate", func() bool { return m.Covers("short.example.test") })
 
 	var (
 		mu      sync.Mutex
@@ -81,7 +83,7 @@ func TestShortlivedRenewedUnderLoad(t *testing.T) {
 			client := r.viewer()
 			client.Transport.(*http.Transport).DisableKeepAlives = true
 			for time.Now().Before(deadline) && !done() {
-				_, cert, err := r.get(client, "https://www.example.test/")
+				_, cert, err := r.get(client, "https://short.example.test/")
 				if err != nil {
 					failed.Add(1)
 					t.Errorf("handshake or request: %v", err)
