@@ -402,3 +402,20 @@ func TestWildcardNotOrdered(t *testing.T) {
 		t.Fatalf("wildcard managed %v, log %s", m.acmeNames, logs.String())
 	}
 }
+
+// An issuance clears the name's failure record, so failed validations in a
+// row count again from zero.
+func TestIssuanceResetsConsecutiveFailures(t *testing.T) {
+	r := newRig(t, map[string]string{"reset.example.test": "127.0.0.1"}, 0)
+	cfg := r.config(ChallengeHTTP01)
+	store := &certmagic.FileStorage{Path: strings.TrimPrefix(cfg.Storage, "file://")}
+	b, _ := json.Marshal(failureRecord{Failures: []time.Time{time.Now().Add(-2 * time.Hour)}, Consecutive: consecutiveStop - 1})
+	if err := store.Store(context.Background(), failureKey("reset.example.test"), b); err != nil {
+		t.Fatal(err)
+	}
+	m := r.serve(cfg, Options{}, "reset.example.test")
+	waitFor(t, 60*time.Second, "the certificate", func() bool { return m.Covers("reset.example.test") })
+	waitFor(t, 5*time.Second, "the failure record's removal", func() bool {
+		return !store.Exists(context.Background(), failureKey("reset.example.test"))
+	})
+}
