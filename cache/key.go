@@ -189,8 +189,10 @@ func acceptEncoding(h http.Header, p KeyPolicy) string {
 	for _, v := range h.Values("Accept-Encoding") {
 		for it := range strings.SplitSeq(v, ",") {
 			name, params, _ := strings.Cut(strings.TrimSpace(it), ";")
-			if q := strings.TrimSpace(params); strings.HasPrefix(q, "q=") && strings.Trim(q[2:], "0.") == "" {
-				continue // q=0 means "not acceptable"
+			// q=0 means "not acceptable"; the parameter name is
+			// case-insensitive (RFC 9110 §5.6.6), so Q=0 too (found by fuzzing).
+			if q := strings.TrimSpace(params); len(q) >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=' && strings.Trim(q[2:], "0.") == "" {
+				continue
 			}
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "br":

@@ -340,7 +340,13 @@ func (s *Server) invalidationsHandler(mux *http.ServeMux) {
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			// A second value after the first (found by fuzzing): refuse the
+			// body rather than act on half of it.
+			err = errors.New("more than one JSON value")
+		}
+		if err != nil {
 			http.Error(w, fmt.Sprintf(`body: want {"paths": ["/images/*", "/index.html"]}: %v`, err), http.StatusBadRequest)
 			return
 		}

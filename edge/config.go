@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -430,6 +431,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		abs(&a.TrustedRoots)
+		for i := range a.Fallback {
+			abs(&a.Fallback[i].TrustedRoots)
+		}
 	}
 	abs(&c.Edge.Logs.Dir)
 	abs(&c.Edge.Cache.Disk.Path)
@@ -463,6 +467,9 @@ func (c *Config) CheckFiles() error {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		check("edge.certificates.acme.trusted_roots", a.TrustedRoots)
+		for i, f := range a.Fallback {
+			check(fmt.Sprintf("edge.certificates.acme.fallback[%d].trusted_roots", i), f.TrustedRoots)
+		}
 	}
 	for i, d := range c.Distributions {
 		for j, o := range d.Origins {
@@ -473,6 +480,17 @@ func (c *Config) CheckFiles() error {
 		}
 	}
 	return errs.Err()
+}
+
+// CheckCA asks the ACME CA's directory whether it offers the configured
+// certificate profile, for `edgegate check`: an unknown profile is
+// reported at its key with the profiles the CA offers.
+func (c *Config) CheckCA(ctx context.Context) error {
+	a := c.Edge.Certificates.ACME
+	if err := acme.CheckProfile(ctx, a); err != nil {
+		return c.errorf("edge.certificates.acme.profile", "%v", err)
+	}
+	return nil
 }
 
 // ParseConfig is LoadConfig for data already read; name is used in errors.
@@ -534,6 +552,9 @@ func (c *Config) applyDefaults() {
 		d := &c.Distributions[i]
 		for j, a := range d.Aliases {
 			d.Aliases[j] = strings.ToLower(strings.TrimSuffix(a, "."))
+			if ip := net.ParseIP(d.Aliases[j]); ip != nil {
+				d.Aliases[j] = ip.String() // the form a connection's address takes
+			}
 		}
 		if d.ID == "" && len(d.Aliases) > 0 {
 			d.ID = d.Aliases[0]
@@ -675,8 +696,10 @@ func (c *Config) validate() error {
 		}
 		for j, a := range d.Aliases {
 			ap := fmt.Sprintf("%s.aliases[%d]", dp, j)
-			if !validHostname(a) {
-				add(ap, "%q is not a valid domain name", a)
+			if !validHostname(strings.TrimPrefix(a, "*.")) && net.ParseIP(a) == nil {
+				add(ap, "%q is not a valid domain name, wildcard (*.example.com) or IP address", a)
+			} else if why := e.Certificates.NameProblem(a); why != "" {
+				add(ap, "%s", why)
 			} else if prev, dup := seenAlias[a]; dup {
 				add(ap, "%s is already an alias of %s", a, prev)
 			}

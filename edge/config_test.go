@@ -92,6 +92,9 @@ func TestConfigErrors(t *testing.T) {
 		{"cors origin with a path", "{target: app}", "{target: app, response_headers_policy: {cors: {allow_origins: [https://a.test/x]}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.cors.allow_origins[0]: "https://a.test/x": use`},
 		{"remove content length", "{target: app}", "{target: app, response_headers_policy: {remove_headers: [content-length]}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.remove_headers[0]: content-length cannot be removed`},
 		{"sampling rate", "{target: app}", "{target: app, response_headers_policy: {server_timing: {enabled: true, sampling_rate: 150}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.server_timing.sampling_rate: 150: use a percentage`},
+		{"wildcard without dns-01", "  certificates: {self_signed: [www.example.test]}\ndistributions:\n  - aliases: [www.example.test]\n", "  certificates: {acme: {directory: https://ca.example/dir}}\ndistributions:\n  - aliases: [www.example.test, \"*.example.test\"]\n", `edge.yaml:5: distributions[0].aliases[1]: *.example.test: a wildcard certificate needs the DNS-01 challenge`},
+		{"IP alias without shortlived", "  certificates: {self_signed: [www.example.test]}\ndistributions:\n  - aliases: [www.example.test]\n", "  certificates: {acme: {directory: https://ca.example/dir, profile: classic}}\ndistributions:\n  - aliases: [www.example.test, \"2001:db8::7\"]\n", `edge.yaml:5: distributions[0].aliases[1]: 2001:db8::7: an IP address certificate needs certificates.acme.profile: shortlived`},
+		{"dns without dns-01", "  certificates: {self_signed: [www.example.test]}\n", "  certificates: {acme: {directory: https://ca.example/dir, dns: {provider: rfc2136, server: 192.0.2.53, tsig: {name: k, secret: c2VjcmV0}}}}\n", `edge.yaml:3: edge.certificates.acme.dns: set, but challenges has no dns-01`},
 		{"bad ssl protocol", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        ssl_protocols: [SSLv3]\n", `edge.yaml:9: distributions[0].origins[0].ssl_protocols[0]: "SSLv3"`},
 	}
 	for _, tt := range tests {
@@ -257,4 +260,23 @@ func indent(s, by string) string {
 		lines[i] = by + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// A host is served by the distribution with it as an alias, else by the
+// one whose wildcard alias covers it (one label deep, not the apex).
+func TestDistributionByWildcard(t *testing.T) {
+	exact, wild := &distribution{}, &distribution{}
+	st := &state{byHost: map[string]*distribution{"www.example.test": exact, "*.example.test": wild}}
+	for host, want := range map[string]*distribution{
+		"www.example.test":    exact,
+		"a.example.test":      wild,
+		"example.test":        nil,
+		"a.b.example.test":    nil,
+		"a.example.test.evil": nil,
+		"":                    nil,
+	} {
+		if got := st.distribution(host); got != want {
+			t.Errorf("distribution(%q) = %p, want %p", host, got, want)
+		}
+	}
 }

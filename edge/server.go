@@ -228,6 +228,27 @@ func (s *Server) build(ctx context.Context, cfg *Config, old *state) (*state, er
 	return st, nil
 }
 
+// distribution is the distribution serving host: the one with host as an
+// alias, else the one with the wildcard alias covering it (*.example.com
+// covers www.example.com, not example.com nor a.b.example.com).
+func (st *state) distribution(host string) *distribution {
+	if d := st.byHost[host]; d != nil {
+		return d
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 && i < len(host)-1 {
+		return st.byHost["*"+host[i:]]
+	}
+	return nil
+}
+
+// localIP is the address a connection was accepted on.
+func localIP(c net.Conn) string {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
 // sameConnection reports whether two origin configs connect the same way,
 // so that the pooled transport can be kept; custom headers and the origin
 // path only change the requests sent over it.
@@ -534,7 +555,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // would send internal_error); no certificate is ever ordered for it.
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if d := s.state().byHost[name]; d != nil {
+	if name == "" && hello.Conn != nil {
+		name = localIP(hello.Conn) // no SNI for an IP address: the address dialled names it
+	}
+	if d := s.state().distribution(name); d != nil {
 		return d.tlsConfig, nil
 	}
 	s.stats.tlsRefused.Add(1)
