@@ -122,7 +122,13 @@ func (s *Server) newQUICListener(cfg *Config, https net.Addr, allow0RTT bool) (*
 // certificate and so a failed handshake.
 func (s *Server) quicConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if d := s.state().byHost[name]; d != nil && d.quicTLS != nil {
+	if name == "" && hello.Conn != nil {
+		// No SNI for an IP address: the address dialled names it, as on TCP.
+		if a, ok := hello.Conn.LocalAddr().(*net.UDPAddr); ok {
+			name = a.IP.String()
+		}
+	}
+	if d := s.state().distribution(name); d != nil && d.quicTLS != nil {
 		return d.quicTLS, nil
 	}
 	s.stats.tlsRefused.Add(1)
