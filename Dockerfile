@@ -39,7 +39,7 @@ COPY --from=build /out/edgegate /usr/local/bin/edgegate
 USER nonroot:nonroot
 # 80 and 443 as non-root need net.ipv4.ip_unprivileged_port_start=0, which
 # Docker sets by default since 20.10 and compose.yaml sets explicitly.
-EXPOSE 80 443
+EXPOSE 80 443 443/udp
 ENTRYPOINT ["/usr/local/bin/edgegate"]
 CMD ["edge", "-config", "/etc/edgegate/edge.yaml"]
 # Healthy once the edge holds a certificate for every alias (its admin

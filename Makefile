@@ -15,8 +15,15 @@ DEMO_ARGS ?=
 BENCH_EDGE_ARGS ?=
 # BENCH_LOGS_SIZE is the size of the synthetic log make bench-logs measures.
 BENCH_LOGS_SIZE ?= 1GiB
+# FUZZTIME is how long make fuzz runs each fuzz target; FUZZMINIMIZETIME
+# bounds the minimisation of each new input (Go's default, 60s, would
+# stall a short run on its first finds).
+FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 10s
+# SOAK_DURATION is how long make soak runs its mixed traffic.
+SOAK_DURATION ?= 10m
 
-.PHONY: all build test vet staticcheck deps demo bench clean bench-logs bench-edge compose-certs example-certs
+.PHONY: all build test vet staticcheck deps demo bench clean bench-logs bench-edge compose-certs example-certs fuzz soak
 
 all: build
 
@@ -28,6 +35,8 @@ build:
 
 # deps installs what the tests need and a fresh machine lacks. A missing
 # dependency must fail the run, never skip a test, so this is not optional.
+# h2spec (TestH2spec) is pinned in a module of its own under
+# integration/testdata/h2spec.
 deps:
 	@missing=""; for c in $(SYSDEPS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +45,7 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSDEPS) >/dev/null; \
 	fi
 	$(GO) mod download
+	cd integration/testdata/h2spec && $(GO) mod download
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -72,6 +82,29 @@ test: deps vet staticcheck
 # removes them.
 demo: build
 	./$(BIN) demo -logs demo-logs $(DEMO_ARGS)
+
+# fuzz runs every fuzz target of the module for FUZZTIME, one after the
+# other (the seed corpora under testdata/fuzz already run in make test, as
+# plain go test runs them). Targets are found with go test -list in the
+# packages that define one; a failing input is written to the package's
+# testdata/fuzz/FuzzX/ directory: commit it, it becomes a seed.
+fuzz:
+	@failed=""; \
+	for dir in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | xargs -n1 dirname | sort -u); do \
+		for target in $$(cd $$dir && $(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) .) || failed="$$failed $$dir:$$target"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi; echo "fuzz: every target ran clean for $(FUZZTIME)"
+
+# soak runs an edge and an origin tier as processes, with Redis, under
+# SOAK_DURATION of mixed traffic, reloads and a Redis restart, sampling
+# RSS, goroutines and open fds every 10s: it fails if any trends up after
+# the warm-up or a log line is missing (integration/soak_test.go). Not in
+# make test: it needs a quiet machine and minutes.
+soak: deps
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run '^TestSoak$$' -v -count=1 -timeout 3h ./integration/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -48,6 +48,13 @@ func newRig(t *testing.T, names map[string]string, validity time.Duration) *rig 
 // port than the rig's (when caPort is not 0).
 func newRigValidatingOn(t *testing.T, names map[string]string, validity time.Duration, caPort int) *rig {
 	t.Helper()
+	return newRigWith(t, names, testpebble.Config{Validity: validity}, caPort)
+}
+
+// newRigWith is newRig with Pebble configured by pc (its DNS and
+// validation ports are the rig's).
+func newRigWith(t *testing.T, names map[string]string, pc testpebble.Config, caPort int) *rig {
+	t.Helper()
 	r := &rig{t: t, logs: &syncbuf.Buffer{}}
 	var err error
 	if r.httpLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -62,7 +69,11 @@ func newRigValidatingOn(t *testing.T, names map[string]string, validity time.Dur
 	if caPort == 0 {
 		caPort = r.httpPort
 	}
-	r.pebble = testpebble.Start(t, testpebble.Config{DNS: r.dns.Addr(), HTTPPort: caPort, TLSPort: r.tlsPort, Validity: validity})
+	if pc.DNS == "" {
+		pc.DNS = r.dns.Addr()
+	}
+	pc.HTTPPort, pc.TLSPort = caPort, r.tlsPort
+	r.pebble = testpebble.Start(t, pc)
 	return r
 }
 
@@ -254,6 +265,26 @@ func TestNameElsewhereOrdersNothing(t *testing.T) {
 	}
 }
 
+// A name that failed validation consecutiveStop times in a row is no
+// longer ordered, even with its hourly budget available again, so that the
+// CA never pauses it for the account; the log says how to resume.
+func TestConsecutiveFailuresStopOrders(t *testing.T) {
+	r := newRig(t, map[string]string{"www.example.test": "127.0.0.1"}, 0)
+	cfg := r.config(ChallengeHTTP01)
+	store := &certmagic.FileStorage{Path: strings.TrimPrefix(cfg.Storage, "file://")}
+	b, _ := json.Marshal(failureRecord{Failures: []time.Time{time.Now().Add(-2 * time.Hour)}, Consecutive: consecutiveStop})
+	if err := store.Store(context.Background(), failureKey("www.example.test"), b); err != nil {
+		t.Fatal(err)
+	}
+	r.serve(cfg, Options{}, "www.example.test")
+	waitFor(t, 30*time.Second, "the stop log line", func() bool {
+		return strings.Contains(r.logs.String(), "failed validations in a row: no more orders for it")
+	})
+	if n := r.pebble.Orders(); n != 0 {
+		t.Fatalf("Pebble saw %d orders, want 0", n)
+	}
+}
+
 // Failed validations are counted in storage; a name past its budget backs
 // off with the next try time in the log, even after a restart.
 func TestFailureBudgetInStorage(t *testing.T) {
@@ -398,4 +429,21 @@ func TestWildcardNotOrdered(t *testing.T) {
 	if len(m.acmeNames) != 0 || !strings.Contains(logs.String(), "certificates.files") {
 		t.Fatalf("wildcard managed %v, log %s", m.acmeNames, logs.String())
 	}
+}
+
+// An issuance clears the name's failure record, so failed validations in a
+// row count again from zero.
+func TestIssuanceResetsConsecutiveFailures(t *testing.T) {
+	r := newRig(t, map[string]string{"reset.example.test": "127.0.0.1"}, 0)
+	cfg := r.config(ChallengeHTTP01)
+	store := &certmagic.FileStorage{Path: strings.TrimPrefix(cfg.Storage, "file://")}
+	b, _ := json.Marshal(failureRecord{Failures: []time.Time{time.Now().Add(-2 * time.Hour)}, Consecutive: consecutiveStop - 1})
+	if err := store.Store(context.Background(), failureKey("reset.example.test"), b); err != nil {
+		t.Fatal(err)
+	}
+	m := r.serve(cfg, Options{}, "reset.example.test")
+	waitFor(t, 60*time.Second, "the certificate", func() bool { return m.Covers("reset.example.test") })
+	waitFor(t, 5*time.Second, "the failure record's removal", func() bool {
+		return !store.Exists(context.Background(), failureKey("reset.example.test"))
+	})
 }

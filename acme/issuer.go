@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/edgegate/edgegate/acme/redisstore"
+	"github.com/mholt/acmez/v3"
 	"github.com/mholt/acmez/v3/acme"
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
@@ -39,19 +40,33 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}
 	m.closers = append(m.closers, closeStorage)
 
-	var roots *x509.CertPool
-	if a.TrustedRoots != "" {
-		pem, err := os.ReadFile(a.TrustedRoots)
-		if err != nil {
-			return fmt.Errorf("trusted_roots: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("trusted_roots %s: no PEM certificate in it", a.TrustedRoots)
+	// An unknown profile would fail every order, in the background and
+	// over and over: refuse it at start, naming what the CA offers. A CA
+	// that cannot be reached is only logged: a fallback CA, or a later
+	// retry, still gets the names their certificates.
+	for _, iss := range a.issuers() {
+		if err := CheckProfile(ctx, iss); errors.Is(err, ErrUnknownProfile) {
+			return fmt.Errorf("profile: %w", err)
+		} else if err != nil {
+			log.Warn().Err(err).Str("ca", iss.Directory).Msg("profile not checked: the CA's directory cannot be read now")
 		}
 	}
 	httpOn := len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeHTTP01)
 	m.tlsALPN = len(a.Challenges) == 0 || slices.Contains(a.Challenges, ChallengeTLSALPN01)
+	var dnsProvider *rfc2136
+	var dnsSolver acmez.Solver // an interface: a nil *DNS01Solver in it would turn DNS-01 on
+	if a.dns01() && a.DNS != nil {
+		dnsProvider = newRFC2136(a.DNS)
+		dnsSolver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider: dnsProvider,
+			TTL:         60 * time.Second,
+			// The primary server that took the update is asked, with a
+			// bound, before the CA is told to look.
+			Resolvers:          []string{dnsProvider.server},
+			PropagationTimeout: dnsPropagationTimeout,
+			Logger:             zlog,
+		}}
+	}
 
 	// The edge's own listeners answer the challenges (port 80 through
 	// HTTPChallengeHandler, 443 through GetCertificate). certmagic's solvers
@@ -76,25 +91,48 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}()
 	sinkPort := sink.Addr().(*net.TCPAddr).Port
 
-	var magic *certmagic.Config
+	// Without ARI, certmagic renews at a fixed fraction of lifetime left:
+	// magic (1/3) for long lifetimes, magicShort (1/2) under 10 days. Both
+	// share the cache, storage and issuers.
+	var magic, magicShort *certmagic.Config
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if renewalWindowRatio(c.Lifetime()) != magic.RenewalWindowRatio {
+				return magicShort, nil
+			}
+			return magic, nil
+		},
 		RenewCheckInterval: m.opts.renewCheck,
 		Logger:             zlog,
 	})
-	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog})
-	m.issuer = certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
-		CA:                      a.Directory,
-		Email:                   a.Email,
-		Agreed:                  true,
-		TrustedRoots:            roots,
-		DisableHTTPChallenge:    !httpOn,
-		DisableTLSALPNChallenge: !m.tlsALPN,
-		ListenHost:              "127.0.0.1",
-		AltHTTPPort:             sinkPort,
-		AltTLSALPNPort:          sinkPort,
-		Logger:                  zlog,
-	})
+	magic = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zlog, RenewalWindowRatio: renewalWindowRatio(90 * 24 * time.Hour)})
+	var issuers []*certmagic.ACMEIssuer
+	for _, iss := range a.issuers() {
+		roots, err := loadRoots(iss.TrustedRoots)
+		if err != nil {
+			return err
+		}
+		var eab *acme.EAB
+		if iss.EAB != nil {
+			eab = &acme.EAB{KeyID: iss.EAB.KeyID, MACKey: strings.TrimRight(iss.EAB.MACKey, "=")}
+		}
+		issuers = append(issuers, certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
+			CA:                      iss.Directory,
+			Email:                   iss.Email,
+			Profile:                 iss.Profile, // certmagic names it in every order, renewals included
+			ExternalAccount:         eab,
+			Agreed:                  true,
+			TrustedRoots:            roots,
+			DisableHTTPChallenge:    !httpOn,
+			DisableTLSALPNChallenge: !m.tlsALPN,
+			DNS01Solver:             dnsSolver,
+			ListenHost:              "127.0.0.1",
+			AltHTTPPort:             sinkPort,
+			AltTLSALPNPort:          sinkPort,
+			Logger:                  zlog,
+		}))
+	}
+	m.issuers = issuers
 	httpPort, tlsPort := a.HTTPPort, a.TLSPort
 	if httpPort == 0 {
 		httpPort = 80
@@ -108,7 +146,19 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	} else {
 		m.pre.tlsPort = strconv.Itoa(tlsPort)
 	}
-	magic.Issuers = []certmagic.Issuer{&guardedIssuer{ACMEIssuer: m.issuer, pre: m.pre, storage: storage, log: log}}
+	// certmagic tries the issuers in order for every order and renewal, so
+	// a renewal goes back to the primary CA once it answers again.
+	magic.Issuers = nil // certmagic.New put its default (Let's Encrypt) there
+	for i, iss := range issuers {
+		g := &guardedIssuer{ACMEIssuer: iss, pre: m.pre, dns: dnsProvider, storage: storage, log: log}
+		if i > 0 {
+			g.budget = iss.IssuerKey()
+		}
+		magic.Issuers = append(magic.Issuers, g)
+	}
+	short := *magic
+	short.RenewalWindowRatio = renewalWindowRatio(0)
+	magicShort = &short
 	m.magic = magic
 
 	m.acmeNames = make(map[string]bool)
@@ -118,8 +168,12 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		if m.find(n) != nil || m.acmeNames[n] {
 			continue // a static certificate serves it; ordering would waste the CA's limits
 		}
-		if strings.HasPrefix(n, "*.") {
-			log.Error().Str("name", n).Msg("a wildcard name needs the DNS-01 challenge, which edgegate does not use: put its certificate in certificates.files")
+		if strings.HasPrefix(n, "*.") && dnsSolver == nil {
+			log.Error().Str("name", n).Msg("a wildcard name needs the DNS-01 challenge (certificates.acme.challenges: [dns-01] with certificates.acme.dns): put its certificate in certificates.files")
+			continue
+		}
+		if net.ParseIP(n) != nil && a.Profile != ProfileShortlived {
+			log.Error().Str("name", n).Str("profile", a.Profile).Msg("an IP address is ordered only with certificates.acme.profile: shortlived (the only profile Let's Encrypt issues IP certificates under): put its certificate in certificates.files")
 			continue
 		}
 		m.acmeNames[n] = true
@@ -127,8 +181,13 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop = stop
+	every := m.opts.expiryCheck
+	if every == 0 {
+		every = time.Minute
+	}
+	go m.watchExpiry(bg, every)
 	if len(manage) > 0 {
-		log.Info().Strs("names", manage).Str("ca", a.Directory).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
+		log.Info().Strs("names", manage).Strs("ca", caList(a)).Str("storage", storageName(cfg.Storage)).Msg("managing ACME certificates")
 		// ManageAsync loads what storage has and orders the rest in the
 		// background, retrying with backoff, so a CA outage does not stop
 		// the edge from starting.
@@ -137,6 +196,23 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// loadRoots reads a trusted_roots PEM file; nil (the system's) when
+// file is empty.
+func loadRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_roots: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("trusted_roots %s: no PEM certificate in it", file)
+	}
+	return roots, nil
 }
 
 // openStorage opens the storage named by a certificates.storage URL.
@@ -256,4 +332,13 @@ func isValidationFailure(err error) bool {
 		}
 	}
 	return false
+}
+
+// caList is the directories of the primary CA and its fallbacks, for logs.
+func caList(a *IssuerConfig) []string {
+	var out []string
+	for _, iss := range a.issuers() {
+		out = append(out, iss.Directory)
+	}
+	return out
 }

@@ -37,6 +37,8 @@ type Options struct {
 	// renewCheck shortens certmagic's renewal check interval (10 min) for
 	// tests with short-lived certificates.
 	renewCheck time.Duration
+	// expiryCheck shortens the expiry alerts' check interval (1 min).
+	expiryCheck time.Duration
 }
 
 // Manager serves certificates for a fixed set of names.
@@ -49,8 +51,8 @@ type Manager struct {
 	// ACME part; nil magic when certificates.acme is not configured.
 	magic     *certmagic.Config
 	cache     *certmagic.Cache
-	issuer    *certmagic.ACMEIssuer
-	acmeNames map[string]bool // configured names no static file covers
+	issuers   []*certmagic.ACMEIssuer // primary CA first, then fallbacks
+	acmeNames map[string]bool         // configured names no static file covers
 	tlsALPN   bool
 	pre       *precheck
 	stop      context.CancelFunc
@@ -104,8 +106,30 @@ func NewManager(ctx context.Context, cfg Config, opts Options) (*Manager, error)
 	return m, nil
 }
 
+// normalize is the form names are kept in: lower case without a final
+// dot, and an IP address in its canonical form (::1, not 0:0::1).
 func normalize(name string) string {
+	if ip := net.ParseIP(strings.Trim(name, "[]")); ip != nil {
+		return ip.String()
+	}
 	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
+// wildcardOf is the wildcard name that covers name (*.example.com for
+// www.example.com), or "" for a name with a single label.
+func wildcardOf(name string) string {
+	if i := strings.IndexByte(name, '.'); i > 0 && i < len(name)-1 {
+		return "*" + name[i:]
+	}
+	return ""
+}
+
+// localIP is the address a connection was accepted on, as an IP alias.
+func localIP(c net.Conn) string {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
 }
 
 // Covers reports whether some loaded certificate carries name: a static
@@ -139,8 +163,15 @@ func (m *Manager) Pending() []string {
 // name.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := normalize(hello.ServerName)
-	known := name != "" && (len(m.names) == 0 || m.names[name])
-	if known && m.magic != nil && m.acmeNames[name] {
+	if name == "" && hello.Conn != nil {
+		// TLS clients send no SNI for an IP address: the address the
+		// viewer connected to names the certificate (an IP alias).
+		if ip := localIP(hello.Conn); ip != "" && m.names[ip] {
+			name = ip
+		}
+	}
+	known := name != "" && (len(m.names) == 0 || m.names[name] || m.names[wildcardOf(name)])
+	if known && m.magic != nil && (m.acmeNames[name] || m.acmeNames[wildcardOf(name)]) {
 		if slices.Contains(hello.SupportedProtos, precheckALPN) {
 			return m.pre.tlsCert(hello.Context(), name)
 		}
@@ -211,7 +242,12 @@ func (m *Manager) HTTPChallengeHandler(next http.Handler) http.Handler {
 	if m.magic == nil {
 		return next
 	}
-	acmeHandler := m.issuer.HTTPChallengeHandler(next)
+	// Each CA's handler answers its own challenges (their data is kept
+	// under the CA's key in storage) and passes the rest on.
+	acmeHandler := next
+	for i := len(m.issuers) - 1; i >= 0; i-- {
+		acmeHandler = m.issuers[i].HTTPChallengeHandler(acmeHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, challengePath) {
 			next.ServeHTTP(w, r)

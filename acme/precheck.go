@@ -291,7 +291,11 @@ func (p *precheck) tlsCert(ctx context.Context, name string) (*tls.Certificate, 
 // Returning an error makes certmagic retry later with its backoff.
 type guardedIssuer struct {
 	*certmagic.ACMEIssuer
-	pre     *precheck
+	pre *precheck
+	dns *rfc2136 // set with dns-01: the DNS pre-flight replaces pre
+	// budget is where failed validations are counted: each CA counts its
+	// own ("" for the primary, the CA's storage key for a fallback).
+	budget  string
 	storage certmagic.Storage
 	log     zerolog.Logger
 }
@@ -299,13 +303,31 @@ type guardedIssuer struct {
 // failureRecord is the stored list of recent failed validations of a name.
 type failureRecord struct {
 	Failures []time.Time `json:"failures"`
+	// Consecutive counts failed validations since the name's last
+	// issuance: Let's Encrypt pauses a name for an account after 3,600 in
+	// a row (refilled at one a day), until unpaused in its portal.
+	Consecutive int `json:"consecutive,omitempty"`
 }
+
+// consecutiveStop is where the edge stops ordering a name that keeps
+// failing, well before Let's Encrypt's pause (3,600 consecutive failed
+// authorizations), so that the account is never paused; with the hourly
+// budget it takes more than ten days of failures to get there.
+const consecutiveStop = 1000
 
 func failureKey(name string) string { return "edgegate/validation-failures/" + name + ".json" }
 
+// failureKey is where this CA's failed validations of name are counted.
+func (g *guardedIssuer) failureKey(name string) string {
+	if g.budget == "" {
+		return failureKey(name)
+	}
+	return "edgegate/validation-failures/" + g.budget + "/" + name + ".json"
+}
+
 func (g *guardedIssuer) loadFailures(ctx context.Context, name string, now time.Time) (failureRecord, error) {
 	var rec failureRecord
-	b, err := g.storage.Load(ctx, failureKey(name))
+	b, err := g.storage.Load(ctx, g.failureKey(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, nil
 	}
@@ -334,6 +356,11 @@ func (g *guardedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		if err != nil {
 			return nil, err
 		}
+		if rec.Consecutive >= consecutiveStop {
+			g.log.Error().Str("name", name).Int("consecutive_failed_validations", rec.Consecutive).
+				Msgf("%s: %d failed validations in a row: no more orders for it, before the CA pauses it for this account (Let's Encrypt: 3,600); fix its DNS or challenge, then delete %s from the certificate storage", name, rec.Consecutive, g.failureKey(name))
+			return nil, fmt.Errorf("%s: stopped after %d consecutive failed validations", name, rec.Consecutive)
+		}
 		if len(rec.Failures) >= failureBudget {
 			next := rec.Failures[len(rec.Failures)-failureBudget].Add(failureWindow)
 			g.log.Warn().Str("name", name).Int("failed_validations", len(rec.Failures)).Time("next_try", next).
@@ -342,12 +369,22 @@ func (g *guardedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		}
 	}
 	for _, name := range csr.DNSNames {
-		if err := g.pre.check(ctx, name); err != nil {
+		check := g.pre.check
+		if g.dns != nil {
+			check = g.dns.preflight
+		}
+		if err := check(ctx, name); err != nil {
 			g.log.Warn().Str("name", name).Msgf("%s; waiting instead of ordering (certmagic retries with backoff)", err)
 			return nil, fmt.Errorf("pre-check: %w", err)
 		}
 	}
 	cert, err := g.ACMEIssuer.Issue(ctx, csr)
+	if err == nil {
+		for _, name := range csr.DNSNames {
+			// issued: the consecutive count starts again
+			_ = g.storage.Delete(context.WithoutCancel(ctx), g.failureKey(name))
+		}
+	}
 	if err != nil && isValidationFailure(err) {
 		cost := 1
 		if !g.DisableHTTPChallenge && !g.DisableTLSALPNChallenge {
@@ -372,8 +409,9 @@ func (g *guardedIssuer) recordFailure(ctx context.Context, name string, n int) {
 	for range n {
 		rec.Failures = append(rec.Failures, now)
 	}
+	rec.Consecutive += n
 	b, _ := json.Marshal(rec)
-	if err := g.storage.Store(ctx, failureKey(name), b); err != nil {
+	if err := g.storage.Store(ctx, g.failureKey(name), b); err != nil {
 		g.log.Error().Err(err).Str("name", name).Msg("failed validation not counted")
 		return
 	}

@@ -176,32 +176,39 @@ func selectCookies(r *http.Request, s Selection) []*http.Cookie {
 	return out
 }
 
-// acceptEncoding normalises Accept-Encoding to the codings the policy
-// enables and the viewer accepts (with q > 0), in a fixed order.
+// acceptEncoding normalises Accept-Encoding to the one coding the edge
+// would answer with: the best the policy enables and the viewer accepts
+// (with q > 0), br before zstd before gzip, or "". One coding, not the
+// set, so there is at most one stored variant per encoding: "gzip, br" and
+// "br" share the br variant.
 func acceptEncoding(h http.Header, p KeyPolicy) string {
-	if !p.AcceptEncodingBrotli && !p.AcceptEncodingGzip {
+	if !p.AcceptEncodingBrotli && !p.AcceptEncodingGzip && !p.AcceptEncodingZstd {
 		return ""
 	}
-	var br, gz bool
+	var br, zs, gz bool
 	for _, v := range h.Values("Accept-Encoding") {
 		for it := range strings.SplitSeq(v, ",") {
 			name, params, _ := strings.Cut(strings.TrimSpace(it), ";")
-			if q := strings.TrimSpace(params); strings.HasPrefix(q, "q=") && strings.Trim(q[2:], "0.") == "" {
-				continue // q=0 means "not acceptable"
+			// q=0 means "not acceptable"; the parameter name is
+			// case-insensitive (RFC 9110 §5.6.6), so Q=0 too (found by fuzzing).
+			if q := strings.TrimSpace(params); len(q) >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=' && strings.Trim(q[2:], "0.") == "" {
+				continue
 			}
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "br":
 				br = br || p.AcceptEncodingBrotli
+			case "zstd":
+				zs = zs || p.AcceptEncodingZstd
 			case "gzip":
 				gz = gz || p.AcceptEncodingGzip
 			}
 		}
 	}
 	switch {
-	case br && gz:
-		return "br,gzip"
 	case br:
 		return "br"
+	case zs:
+		return "zstd"
 	case gz:
 		return "gzip"
 	}
@@ -259,7 +266,7 @@ func Forwarded(ctx context.Context, r *http.Request, p Policy) *http.Request {
 // headers).
 func forwardedAcceptEncoding(h http.Header, kp KeyPolicy) string {
 	if ae := acceptEncoding(h, kp); ae != "" {
-		return strings.ReplaceAll(ae, ",", ", ")
+		return ae
 	}
 	return "identity"
 }

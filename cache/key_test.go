@@ -19,7 +19,7 @@ func viewer(t testing.TB, target string, kv ...string) *http.Request {
 }
 
 func TestKeyEquivalence(t *testing.T) {
-	all := KeyPolicy{QueryStrings: SelectAll(), Headers: []string{"origin"}, Cookies: SelectNames("lang"), AcceptEncodingGzip: true, AcceptEncodingBrotli: true}
+	all := KeyPolicy{QueryStrings: SelectAll(), Headers: []string{"origin"}, Cookies: SelectNames("lang"), AcceptEncodingGzip: true, AcceptEncodingBrotli: true, AcceptEncodingZstd: true}
 	none := KeyPolicy{}
 	list := KeyPolicy{QueryStrings: SelectNames("v", "w")}
 	tests := []struct {
@@ -47,6 +47,10 @@ func TestKeyEquivalence(t *testing.T) {
 		{"accept-encoding normalised", all, viewer(t, "https://e.com/", "Accept-Encoding", "gzip, deflate, br"), viewer(t, "https://e.com/", "Accept-Encoding", "br;q=1, gzip"), true},
 		{"accept-encoding q=0", all, viewer(t, "https://e.com/", "Accept-Encoding", "gzip;q=0, br"), viewer(t, "https://e.com/", "Accept-Encoding", "br"), true},
 		{"accept-encoding differs", all, viewer(t, "https://e.com/", "Accept-Encoding", "gzip"), viewer(t, "https://e.com/", "Accept-Encoding", "br"), false},
+		{"one variant per encoding", all, viewer(t, "https://e.com/", "Accept-Encoding", "gzip, br, zstd"), viewer(t, "https://e.com/", "Accept-Encoding", "br"), true},
+		{"zstd before gzip", all, viewer(t, "https://e.com/", "Accept-Encoding", "gzip, zstd"), viewer(t, "https://e.com/", "Accept-Encoding", "zstd"), true},
+		{"zstd is its own variant", all, viewer(t, "https://e.com/", "Accept-Encoding", "zstd"), viewer(t, "https://e.com/", "Accept-Encoding", "gzip"), false},
+		{"unknown coding is identity", all, viewer(t, "https://e.com/", "Accept-Encoding", "deflate"), viewer(t, "https://e.com/"), true},
 		{"accept-encoding off", none, viewer(t, "https://e.com/", "Accept-Encoding", "gzip"), viewer(t, "https://e.com/"), true},
 		// crafted collisions that a naive "host+path+?+query" concatenation would merge
 		{"path vs query", all, viewer(t, "https://e.com/a%3Fb=1"), viewer(t, "https://e.com/a?b=1"), false},

@@ -89,10 +89,11 @@ type KeyPolicy struct {
 	Headers []string
 	// Cookies selects cookies by name (case-sensitive).
 	Cookies Selection
-	// AcceptEncodingGzip and AcceptEncodingBrotli put a normalised
-	// Accept-Encoding ("br", "gzip", "br,gzip" or nothing) into the key and
-	// the origin request, as CloudFront's EnableAcceptEncoding* settings do.
-	AcceptEncodingGzip, AcceptEncodingBrotli bool
+	// AcceptEncodingGzip, AcceptEncodingBrotli and AcceptEncodingZstd put
+	// a normalised Accept-Encoding (the one best coding the viewer accepts:
+	// "br", "zstd", "gzip" or nothing) into the key and the origin request,
+	// as CloudFront's EnableAcceptEncoding* settings do.
+	AcceptEncodingGzip, AcceptEncodingBrotli, AcceptEncodingZstd bool
 }
 
 // Selection is CloudFront's none / all / allow-list / all-except choice.

@@ -117,5 +117,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP edgegate_edge_tls_refused_total TLS handshakes refused for an unknown or missing server name.")
 	fmt.Fprintln(w, "# TYPE edgegate_edge_tls_refused_total counter")
 	fmt.Fprintf(w, "edgegate_edge_tls_refused_total{location=%q} %d\n", s.state().cfg.Edge.Location, s.stats.tlsRefused.Load())
+	if c := s.state().certs; c != nil {
+		c.WriteMetrics(w)
+	}
 	adminhttp.WriteRuntimeMetrics(w)
 }

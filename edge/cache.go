@@ -38,6 +38,7 @@ func cachePolicy(b *Behavior) cache.Policy {
 			Cookies:              p.Key.Cookies.selection(),
 			AcceptEncodingGzip:   b.Compress,
 			AcceptEncodingBrotli: b.Compress,
+			AcceptEncodingZstd:   b.Compress,
 		},
 		Forward:              b.OriginRequestPolicy.forward(),
 		ErrorCachingMinTTL:   p.ErrorCachingMinTTL.D(),
@@ -122,7 +123,17 @@ func (ec *edgeCache) close() {
 // uncached requests.
 func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	relay := &interimRelay{w: ex}
+	lookupStart := time.Now()
+	var asked sync.Once
+	noteLookup := func() {
+		asked.Do(func() {
+			ex.mu.Lock()
+			ex.timing.lookup = time.Since(lookupStart)
+			ex.mu.Unlock()
+		})
+	}
 	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
+		noteLookup() // the cache has looked and now asks the origin
 		s.setForwarding(oreq.Header, r, ex)
 		if b.policy.Forward.Host {
 			ctx = context.WithValue(ctx, viewerHostKey{}, r.Host)
@@ -131,10 +142,16 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
 		if err == nil {
 			resp.Body = &markedBody{ReadCloser: resp.Body}
+			if b.cfg.Compress {
+				// The compressed variant is what the cache stores under the
+				// key's Accept-Encoding: made once per fill, not per hit.
+				resp, err = s.compress.compressResponse(resp, oreq.Header.Get("Accept-Encoding"))
+			}
 		}
 		return resp, err
 	}
 	resp, err := s.cache.c.Do(r.Context(), r, b.policy, origin)
+	noteLookup()
 	relay.stop() // from here on the header map is ours alone
 	if err != nil {
 		s.originError(ex, r, ex, err)
@@ -323,7 +340,13 @@ func (s *Server) invalidationsHandler(mux *http.ServeMux) {
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			// A second value after the first (found by fuzzing): refuse the
+			// body rather than act on half of it.
+			err = errors.New("more than one JSON value")
+		}
+		if err != nil {
 			http.Error(w, fmt.Sprintf(`body: want {"paths": ["/images/*", "/index.html"]}: %v`, err), http.StatusBadRequest)
 			return
 		}

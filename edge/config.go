@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -105,14 +106,21 @@ type Timeouts struct {
 type Distribution struct {
 	// ID names the distribution in cs(Host) of the logs; the first alias
 	// when empty.
-	ID                     string        `yaml:"id"`
-	Aliases                []string      `yaml:"aliases"`
-	ViewerProtocolPolicy   string        `yaml:"viewer_protocol_policy"`
-	MinimumProtocolVersion string        `yaml:"minimum_protocol_version"`
-	Origins                []Origin      `yaml:"origins"`
-	OriginGroups           []OriginGroup `yaml:"origin_groups"`
-	DefaultBehavior        Behavior      `yaml:"default_behavior"`
-	Behaviors              []Behavior    `yaml:"behaviors"`
+	ID                     string   `yaml:"id"`
+	Aliases                []string `yaml:"aliases"`
+	ViewerProtocolPolicy   string   `yaml:"viewer_protocol_policy"`
+	MinimumProtocolVersion string   `yaml:"minimum_protocol_version"`
+	// HTTPVersion is what viewers may speak over HTTPS besides HTTP/1.1,
+	// with CloudFront's values (default http2and3).
+	HTTPVersion string `yaml:"http_version"`
+	// Allow0RTT lets HTTP/3 viewers resuming a session send GET, HEAD and
+	// OPTIONS requests in 0-RTT early data, which an attacker can replay
+	// (RFC 9001 §9.2); off by default.
+	Allow0RTT       bool          `yaml:"allow_0rtt"`
+	Origins         []Origin      `yaml:"origins"`
+	OriginGroups    []OriginGroup `yaml:"origin_groups"`
+	DefaultBehavior Behavior      `yaml:"default_behavior"`
+	Behaviors       []Behavior    `yaml:"behaviors"`
 }
 
 // Origin is a custom origin: where and how the edge re-originates.
@@ -149,6 +157,8 @@ type Behavior struct {
 	OriginRequestPolicy OriginRequestPolicy `yaml:"origin_request_policy"`
 	AllowedMethods      []string            `yaml:"allowed_methods"`
 	Compress            bool                `yaml:"compress"`
+	// ResponseHeadersPolicy edits every response of the behavior.
+	ResponseHeadersPolicy ResponseHeadersPolicy `yaml:"response_headers_policy"`
 }
 
 // OriginRequestPolicy names what reaches the origin besides the cache key:
@@ -349,6 +359,25 @@ const (
 	PolicyRedirectToHTTPS = "redirect-to-https"
 )
 
+// HTTP versions of a distribution, as CloudFront names them; HTTP/1.1 is
+// always served.
+const (
+	HTTPVersion11    = "http1.1"
+	HTTPVersion2     = "http2"
+	HTTPVersion2and3 = "http2and3"
+	HTTPVersion3     = "http3"
+)
+
+// allowsH2 and allowsH3 tell which of HTTP/2 and HTTP/3 a distribution
+// offers.
+func (d *Distribution) allowsH2() bool {
+	return d.HTTPVersion == HTTPVersion2 || d.HTTPVersion == HTTPVersion2and3
+}
+
+func (d *Distribution) allowsH3() bool {
+	return d.HTTPVersion == HTTPVersion3 || d.HTTPVersion == HTTPVersion2and3
+}
+
 // Origin protocol policies.
 const (
 	OriginHTTPOnly    = "http-only"
@@ -402,6 +431,9 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		abs(&a.TrustedRoots)
+		for i := range a.Fallback {
+			abs(&a.Fallback[i].TrustedRoots)
+		}
 	}
 	abs(&c.Edge.Logs.Dir)
 	abs(&c.Edge.Cache.Disk.Path)
@@ -435,6 +467,9 @@ func (c *Config) CheckFiles() error {
 	}
 	if a := c.Edge.Certificates.ACME; a != nil {
 		check("edge.certificates.acme.trusted_roots", a.TrustedRoots)
+		for i, f := range a.Fallback {
+			check(fmt.Sprintf("edge.certificates.acme.fallback[%d].trusted_roots", i), f.TrustedRoots)
+		}
 	}
 	for i, d := range c.Distributions {
 		for j, o := range d.Origins {
@@ -445,6 +480,17 @@ func (c *Config) CheckFiles() error {
 		}
 	}
 	return errs.Err()
+}
+
+// CheckCA asks the ACME CA's directory whether it offers the configured
+// certificate profile, for `edgegate check`: an unknown profile is
+// reported at its key with the profiles the CA offers.
+func (c *Config) CheckCA(ctx context.Context) error {
+	a := c.Edge.Certificates.ACME
+	if err := acme.CheckProfile(ctx, a); err != nil {
+		return c.errorf("edge.certificates.acme.profile", "%v", err)
+	}
+	return nil
 }
 
 // ParseConfig is LoadConfig for data already read; name is used in errors.
@@ -506,6 +552,9 @@ func (c *Config) applyDefaults() {
 		d := &c.Distributions[i]
 		for j, a := range d.Aliases {
 			d.Aliases[j] = strings.ToLower(strings.TrimSuffix(a, "."))
+			if ip := net.ParseIP(d.Aliases[j]); ip != nil {
+				d.Aliases[j] = ip.String() // the form a connection's address takes
+			}
 		}
 		if d.ID == "" && len(d.Aliases) > 0 {
 			d.ID = d.Aliases[0]
@@ -515,6 +564,9 @@ func (c *Config) applyDefaults() {
 		}
 		if d.MinimumProtocolVersion == "" {
 			d.MinimumProtocolVersion = DefaultMinimumProtocol
+		}
+		if d.HTTPVersion == "" {
+			d.HTTPVersion = HTTPVersion2and3
 		}
 		for j := range d.Origins {
 			o := &d.Origins[j]
@@ -644,8 +696,10 @@ func (c *Config) validate() error {
 		}
 		for j, a := range d.Aliases {
 			ap := fmt.Sprintf("%s.aliases[%d]", dp, j)
-			if !validHostname(a) {
-				add(ap, "%q is not a valid domain name", a)
+			if !validHostname(strings.TrimPrefix(a, "*.")) && net.ParseIP(a) == nil {
+				add(ap, "%q is not a valid domain name, wildcard (*.example.com) or IP address", a)
+			} else if why := e.Certificates.NameProblem(a); why != "" {
+				add(ap, "%s", why)
 			} else if prev, dup := seenAlias[a]; dup {
 				add(ap, "%s is already an alias of %s", a, prev)
 			}
@@ -655,6 +709,11 @@ func (c *Config) validate() error {
 		case PolicyAllowAll, PolicyHTTPSOnly, PolicyRedirectToHTTPS:
 		default:
 			add(dp+".viewer_protocol_policy", "%q: use allow-all, https-only or redirect-to-https", d.ViewerProtocolPolicy)
+		}
+		switch d.HTTPVersion {
+		case HTTPVersion11, HTTPVersion2, HTTPVersion2and3, HTTPVersion3:
+		default:
+			add(dp+".http_version", "%q: use http1.1, http2, http2and3 or http3", d.HTTPVersion)
 		}
 		if _, ok := securityPolicies()[d.MinimumProtocolVersion]; !ok {
 			add(dp+".minimum_protocol_version", "%q is not a security policy (use one of %s)", d.MinimumProtocolVersion, strings.Join(securityPolicyNames(), ", "))
@@ -799,6 +858,7 @@ func (c *Config) validateBehavior(errs *yamlconf.Errors, bp string, b Behavior, 
 			}
 		}
 	}
+	c.validateRHP(errs, bp+".response_headers_policy", &b.ResponseHeadersPolicy)
 	o := b.OriginRequestPolicy
 	for k, h := range o.Headers.Names {
 		switch c := http.CanonicalHeaderKey(h); {

@@ -85,6 +85,16 @@ func TestConfigErrors(t *testing.T) {
 		{"X-Forwarded-For forwarded", "{target: app}", "{target: app, origin_request_policy: {headers: [X-Forwarded-For]}}", `edge.yaml:9: distributions[0].default_behavior.origin_request_policy.headers[0]: the edge sets X-Forwarded-For itself`},
 		{"stale on a 404", "{target: app}", "{target: app, cache_policy: {stale_if_error: 1h, stale_on_status: [503, 404]}}", `edge.yaml:9: distributions[0].default_behavior.cache_policy.stale_on_status[1]: 404: list 5xx statuses`},
 		{"bad stale duration", "{target: app}", "{target: app, cache_policy: {stale_if_error: forever}}", `edge.yaml:9: distributions[0].default_behavior.cache_policy.stale_if_error: "forever" is not a duration`},
+		{"unknown managed response headers policy", "{target: app}", "{target: app, response_headers_policy: SecurityHeaders}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy: "SecurityHeaders" is not a managed response headers policy`},
+		{"frame options", "{target: app}", "{target: app, response_headers_policy: {security_headers: {frame_options: {value: ALLOWALL}}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.security_headers.frame_options.value: "ALLOWALL": use DENY or SAMEORIGIN`},
+		{"hsts without max age", "{target: app}", "{target: app, response_headers_policy: {security_headers: {strict_transport_security: {preload: true}}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.security_headers.strict_transport_security.max_age: missing`},
+		{"cors any origin with credentials", "{target: app}", "{target: app, response_headers_policy: {cors: {allow_origins: [\"*\"], allow_credentials: true}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.cors.allow_origins[0]: "*" cannot be combined with allow_credentials`},
+		{"cors origin with a path", "{target: app}", "{target: app, response_headers_policy: {cors: {allow_origins: [https://a.test/x]}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.cors.allow_origins[0]: "https://a.test/x": use`},
+		{"remove content length", "{target: app}", "{target: app, response_headers_policy: {remove_headers: [content-length]}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.remove_headers[0]: content-length cannot be removed`},
+		{"sampling rate", "{target: app}", "{target: app, response_headers_policy: {server_timing: {enabled: true, sampling_rate: 150}}}", `edge.yaml:9: distributions[0].default_behavior.response_headers_policy.server_timing.sampling_rate: 150: use a percentage`},
+		{"wildcard without dns-01", "  certificates: {self_signed: [www.example.test]}\ndistributions:\n  - aliases: [www.example.test]\n", "  certificates: {acme: {directory: https://ca.example/dir}}\ndistributions:\n  - aliases: [www.example.test, \"*.example.test\"]\n", `edge.yaml:5: distributions[0].aliases[1]: *.example.test: a wildcard certificate needs the DNS-01 challenge`},
+		{"IP alias without shortlived", "  certificates: {self_signed: [www.example.test]}\ndistributions:\n  - aliases: [www.example.test]\n", "  certificates: {acme: {directory: https://ca.example/dir, profile: classic}}\ndistributions:\n  - aliases: [www.example.test, \"2001:db8::7\"]\n", `edge.yaml:5: distributions[0].aliases[1]: 2001:db8::7: an IP address certificate needs certificates.acme.profile: shortlived`},
+		{"dns without dns-01", "  certificates: {self_signed: [www.example.test]}\n", "  certificates: {acme: {directory: https://ca.example/dir, dns: {provider: rfc2136, server: 192.0.2.53, tsig: {name: k, secret: c2VjcmV0}}}}\n", `edge.yaml:3: edge.certificates.acme.dns: set, but challenges has no dns-01`},
 		{"bad ssl protocol", "        domain_name: app.example.test\n", "        domain_name: app.example.test\n        ssl_protocols: [SSLv3]\n", `edge.yaml:9: distributions[0].origins[0].ssl_protocols[0]: "SSLv3"`},
 	}
 	for _, tt := range tests {
@@ -212,10 +222,61 @@ distributions:
 	}
 }
 
+// The README's response headers policy example is a valid behavior.
+func TestREADMEResponseHeadersPolicyExample(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "## Response headers policies\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Response headers policies\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, b, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml example")
+	}
+	b, _, _ = strings.Cut(b, "```")
+	text := `edge:
+  certificates: {self_signed: [www.example.test]}
+distributions:
+  - aliases: [www.example.test]
+    origins: [{id: app, domain_name: app.example.test}]
+` + indent(b, "    ")
+	cfg, err := ParseConfig("README example", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	p := cfg.Distributions[0].DefaultBehavior.ResponseHeadersPolicy
+	if p.CORS == nil || p.SecurityHeaders.StrictTransportSecurity == nil || len(p.RemoveHeaders) != 2 || !p.ServerTiming.Enabled {
+		t.Errorf("example decoded to %+v", p)
+	}
+}
+
 func indent(s, by string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {
 		lines[i] = by + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// A host is served by the distribution with it as an alias, else by the
+// one whose wildcard alias covers it (one label deep, not the apex).
+func TestDistributionByWildcard(t *testing.T) {
+	exact, wild := &distribution{}, &distribution{}
+	st := &state{byHost: map[string]*distribution{"www.example.test": exact, "*.example.test": wild}}
+	for host, want := range map[string]*distribution{
+		"www.example.test":    exact,
+		"a.example.test":      wild,
+		"example.test":        nil,
+		"a.b.example.test":    nil,
+		"a.example.test.evil": nil,
+		"":                    nil,
+	} {
+		if got := st.distribution(host); got != want {
+			t.Errorf("distribution(%q) = %p, want %p", host, got, want)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgegate/edgegate/edge/accesslog"
 	"github.com/edgegate/edgegate/internal/tlsname"
+	"golang.org/x/net/http2/hpack"
 )
 
 // Requests that net/http refuses before a handler runs (a malformed request
@@ -47,7 +48,9 @@ type viewerConn struct {
 	hdr           headerScan
 	status        []byte // the server's own answer while no handler ran
 	frames        frameScan
-	h2BodyErrs    int // HTTP/2 request bodies a handler found broken (their stream resets are logged by the handler)
+	h2BodyErrs    int  // HTTP/2 request bodies a handler found broken (their stream resets are logged by the handler)
+	prefaceN      int  // bytes of the HTTP/2 client preface checked so far (read side only)
+	badPreface    bool // HTTP/2 was negotiated but the client did not send the preface
 	closeOnce     sync.Once
 }
 
@@ -94,10 +97,28 @@ func (s *Server) newViewerConn(c net.Conn, state *tls.ConnectionState) net.Conn 
 	return viewerConnH1{vc}
 }
 
+// errBadPreface ends an HTTP/2 connection that does not start with the
+// client preface.
+var errBadPreface = errors.New("edge: HTTP/2 negotiated but the client preface is missing")
+
 // Read notes the request line and the framing headers of the request being
-// read.
+// read. On an HTTP/2 connection it checks the client preface first: the
+// server gets the stream as unencrypted HTTP/2, which would otherwise read
+// anything else as HTTP/1 (RFC 9113 §3.4 wants a connection error).
 func (c *viewerConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 && c.h2 && c.prefaceN < len(http2ClientPreface) {
+		k := min(n, len(http2ClientPreface)-c.prefaceN)
+		if string(p[:k]) != http2ClientPreface[c.prefaceN:c.prefaceN+k] {
+			c.mu.Lock()
+			c.badPreface = true
+			c.mu.Unlock()
+			// Closed here, before net/http answers it as an HTTP/1 request.
+			_ = c.Conn.Close()
+			return 0, errBadPreface
+		}
+		c.prefaceN += k
+	}
 	if n > 0 && !c.h2 {
 		c.mu.Lock()
 		if c.periodRead == 0 {
@@ -214,6 +235,14 @@ func (c *viewerConn) refusals() []refusal {
 		var out []refusal
 		resets := c.frames.resets - c.h2BodyErrs
 		for range max(resets, 0) {
+			out = append(out, refusal{detailed: accesslog.ResultInvalidRequest, proto: "HTTP/2.0", start: time.Now()})
+		}
+		for _, st := range c.frames.refused {
+			// net/http's own 400 (a connection-specific header, a bad TE) and
+			// 431 (header list too large) are both about the header block.
+			out = append(out, refusal{status: st, detailed: accesslog.ResultInvalidRequestHeader, proto: "HTTP/2.0", start: time.Now()})
+		}
+		if c.badPreface {
 			out = append(out, refusal{detailed: accesslog.ResultInvalidRequest, proto: "HTTP/2.0", start: time.Now()})
 		}
 		if c.frames.goaway != 0 {
@@ -340,8 +369,13 @@ func (h *headerScan) feed(b []byte) {
 
 // frameScan follows the HTTP/2 frames the server writes, to count the
 // streams it resets for a protocol error and a connection-level GOAWAY
-// error; it looks at frame headers and at the first bytes of those two
-// payloads only.
+// error, and the responses net/http sends by itself without running the
+// edge's handler (400 for a connection-specific header such as
+// Transfer-Encoding, 431 for a header list over the limit). It looks at
+// frame headers, the first bytes of RST_STREAM and GOAWAY payloads, and
+// decodes response header blocks (HPACK keeps state across them, so every
+// block is decoded) to tell the edge's responses, which always carry
+// X-Edge-Request-Id, from net/http's own.
 type frameScan struct {
 	hdr     [9]byte
 	hdrN    int
@@ -349,14 +383,31 @@ type frameScan struct {
 	payN    int
 	left    int // payload bytes of the current frame still to come
 	typ     byte
+	flags   byte
 	resets  int    // RST_STREAM frames with an error that a viewer caused
 	goaway  uint32 // the error code of a GOAWAY, 0 for none
+
+	block   []byte         // the header block being received (HEADERS, CONTINUATION)
+	dec     *hpack.Decoder // nil until the first header block; broken once decoding fails
+	broken  bool           // a block could not be decoded: stop looking
+	status  string         // :status of the block being decoded
+	ours    bool           // the block carries X-Edge-Request-Id
+	refused []int          // statuses net/http sent without the edge's handler
 }
 
-// HTTP/2 frame types and error codes the scan cares about (RFC 9113).
+// HTTP/2 frame types, flags and error codes the scan cares about (RFC 9113).
 const (
-	h2FrameRSTStream = 0x3
-	h2FrameGoAway    = 0x7
+	http2ClientPreface  = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	h2FrameHeaders      = 0x1
+	h2FrameRSTStream    = 0x3
+	h2FrameGoAway       = 0x7
+	h2FrameContinuation = 0x9
+	h2FlagEndHeaders    = 0x4
+	h2FlagPadded        = 0x8
+	h2FlagPriority      = 0x20
+	// maxScannedBlock bounds a response header block kept for decoding;
+	// the server's own blocks are far smaller.
+	maxScannedBlock = 256 << 10
 )
 
 // viewerFault are the RST_STREAM errors that mean the viewer broke the
@@ -381,15 +432,26 @@ func (f *frameScan) feed(b []byte) {
 			}
 			f.left = int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
 			f.typ = f.hdr[3]
+			f.flags = f.hdr[4]
 			f.payN = 0
 			if f.left == 0 {
 				f.hdrN = 0
+				f.frameDone()
 			}
 			continue
 		}
 		k := min(len(b), f.left)
-		if f.typ == h2FrameRSTStream || f.typ == h2FrameGoAway {
+		switch f.typ {
+		case h2FrameRSTStream, h2FrameGoAway:
 			f.payN += copy(f.payload[f.payN:], b[:k])
+		case h2FrameHeaders, h2FrameContinuation:
+			if !f.broken {
+				if len(f.block)+k > maxScannedBlock {
+					f.broken, f.block = true, nil
+				} else {
+					f.block = append(f.block, b[:k]...)
+				}
+			}
 		}
 		b = b[k:]
 		f.left -= k
@@ -417,6 +479,77 @@ func (f *frameScan) frameDone() {
 		if c := code(4); c != 0 && f.goaway == 0 {
 			f.goaway = c
 		}
+	case h2FrameHeaders, h2FrameContinuation:
+		if f.typ == h2FrameHeaders && !f.broken {
+			f.block = trimHeadersPayload(f.block, f.flags, &f.broken)
+		}
+		if f.flags&h2FlagEndHeaders != 0 {
+			f.headerBlockDone()
+		}
+	}
+}
+
+// trimHeadersPayload strips a HEADERS frame's padding and priority fields
+// from the start of the block (the server sends neither; this is defence).
+func trimHeadersPayload(p []byte, flags byte, broken *bool) []byte {
+	pad := 0
+	if flags&h2FlagPadded != 0 {
+		if len(p) < 1 {
+			*broken = true
+			return nil
+		}
+		pad, p = int(p[0]), p[1:]
+	}
+	if flags&h2FlagPriority != 0 {
+		if len(p) < 5 {
+			*broken = true
+			return nil
+		}
+		p = p[5:]
+	}
+	if pad > len(p) {
+		*broken = true
+		return nil
+	}
+	return p[:len(p)-pad]
+}
+
+// headerBlockDone decodes a complete response header block and notes a
+// final response that the edge's handler did not write.
+func (f *frameScan) headerBlockDone() {
+	block := f.block
+	f.block = f.block[:0]
+	if f.broken {
+		return
+	}
+	if f.dec == nil {
+		f.dec = hpack.NewDecoder(4096, func(hf hpack.HeaderField) {
+			switch hf.Name {
+			case ":status":
+				f.status = hf.Value
+			case "x-edge-request-id":
+				f.ours = true
+			}
+		})
+		// The server's encoder announces its table size in the block.
+		f.dec.SetAllowedMaxDynamicTableSize(1 << 16)
+	}
+	f.status, f.ours = "", false
+	if _, err := f.dec.Write(block); err != nil {
+		f.broken = true
+		return
+	}
+	if err := f.dec.Close(); err != nil {
+		f.broken = true
+		return
+	}
+	// Informational responses (100 Continue, 103 from an origin) and
+	// trailers carry no request id; they are not refusals.
+	if f.ours || len(f.status) != 3 || f.status[0] == '1' {
+		return
+	}
+	if st, err := strconv.Atoi(f.status); err == nil {
+		f.refused = append(f.refused, st)
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 // testEnv is a private CA, a viewer certificate for www.example.test and
 // helpers to run origins and an edge on loopback.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	ca     *pki.Authority
 	caFile string
@@ -32,7 +32,7 @@ type testEnv struct {
 	key    string
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, dir: t.TempDir()}
 	var err error
@@ -60,7 +60,7 @@ func (e *testEnv) issue(o pki.LeafOptions) *pki.Leaf {
 }
 
 // listen opens a listener on a loopback address acting as its own host.
-func listen(t *testing.T, ip string) net.Listener {
+func listen(t testing.TB, ip string) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", ip+":0")
 	if err != nil {
@@ -172,7 +172,7 @@ func (re *runningEdge) records() []accesslog.Record {
 	return readRecords(re.e.t, re.logDir)
 }
 
-func readRecords(t *testing.T, dir string) []accesslog.Record {
+func readRecords(t testing.TB, dir string) []accesslog.Record {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {

@@ -39,6 +39,14 @@ type exchange struct {
 	respResult  accesslog.ResultType
 	detailed    accesslog.ResultType
 	reqBody     *countingReader
+	timing      edgeTimings
+
+	// rhp is the response headers policy of the behavior (or, before one is
+	// matched, the distribution's default behavior); set by route only.
+	rhp *respHeaders
+	// altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses; set by
+	// route only.
+	altSvc string
 }
 
 func newRequestID() string {
@@ -79,6 +87,15 @@ func (ex *exchange) Header() http.Header { return ex.w.Header() }
 // WriteHeader implements http.ResponseWriter and notes the status and the
 // size of the header block as the viewer will receive it.
 func (ex *exchange) WriteHeader(code int) {
+	ex.mu.Lock()
+	final := ex.status == 0 && code >= 200
+	ex.mu.Unlock()
+	if final && ex.altSvc != "" {
+		ex.w.Header().Set("Alt-Svc", ex.altSvc)
+	}
+	if final && ex.rhp != nil {
+		ex.rhp.apply(ex.w.Header(), ex)
+	}
 	ex.mu.Lock()
 	if ex.status == 0 && code >= 200 {
 		ex.status = code

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/edgegate/edgegate/cache"
 	"github.com/edgegate/edgegate/edge/accesslog"
@@ -219,6 +221,9 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 			out = req.Clone(req.Context())
 		}
 		o.prepare(out, viewerScheme)
+		if ex != nil {
+			out = out.WithContext(ex.traceOrigin(out.Context()))
+		}
 		resp, err := o.transport.RoundTrip(out)
 		last := i == len(t.origins)-1
 		if err != nil {
@@ -246,6 +251,40 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	return nil, lastErr
+}
+
+// traceOrigin measures, for Server-Timing, how long a new connection to
+// the origin took (TCP and TLS) and how long the origin took to its first
+// response byte.
+func (ex *exchange) traceOrigin(ctx context.Context) context.Context {
+	var connStart time.Time
+	sent := time.Now()
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectStart: func(string, string) {
+			ex.mu.Lock()
+			if connStart.IsZero() {
+				connStart = time.Now()
+			}
+			ex.mu.Unlock()
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			ex.mu.Lock()
+			if !info.Reused && !connStart.IsZero() {
+				ex.timing.connect = time.Since(connStart)
+			}
+			ex.mu.Unlock()
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			ex.mu.Lock()
+			sent = time.Now()
+			ex.mu.Unlock()
+		},
+		GotFirstResponseByte: func() {
+			ex.mu.Lock()
+			ex.timing.firstByte = time.Since(sent)
+			ex.mu.Unlock()
+		},
+	})
 }
 
 func (t *target) closeIdle() {

@@ -124,6 +124,30 @@ func TestRefusedRequestsLogged(t *testing.T) {
 	waitFrame(t, fr2, func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
 	c2.Close()
 
+	// net/http's own answer to a connection-specific header (400), and a
+	// connection that negotiated h2 but sends HTTP/1: closed, logged.
+	hb.Reset()
+	enc = hpack.NewEncoder(&hb) // a new connection, a new table
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "www.example.test"}, {":path", "/h2-te"}, {"connection", "keep-alive"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	c3, fr3 := h2conn()
+	if err := fr3.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFrame(t, fr3, func(f http2.Frame) bool { d, ok := f.(*http2.DataFrame); return ok && d.StreamEnded() })
+	c3.Close()
+	c4, err := tls.Dial("tcp", re.Addr("https"), &tls.Config{ServerName: "www.example.test", RootCAs: e.ca.Pool(), NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c4.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c4, "GET /no-preface HTTP/1.1\r\n"+host+"\r\n")
+	if b, _ := io.ReadAll(c4); len(b) > 0 {
+		t.Errorf("HTTP/1 on an h2 connection was answered: %q", b)
+	}
+	c4.Close()
+
 	// Port 80 logs what it refuses too.
 	plain, err := net.Dial("tcp", re.Addr("http"))
 	if err != nil {
@@ -162,14 +186,15 @@ func TestRefusedRequestsLogged(t *testing.T) {
 		"InvalidRequest 414 HTTP/1.1":       1,
 		"InvalidRequestHeader 400 HTTP/1.1": 2, // two Host headers; CL+TE
 		"ClientCommError 400 HTTP/1.1":      1,
-		"InvalidRequest 0 HTTP/2.0":         2,
+		"InvalidRequest 0 HTTP/2.0":         3, // a stream error, a connection error, no preface
+		"InvalidRequestHeader 400 HTTP/2.0": 1, // net/http's own 400
 	} {
 		if count[key] != n {
 			t.Errorf("%d lines %q, want %d; all: %v", count[key], key, n, count)
 		}
 	}
-	if len(recs) != 12 {
-		t.Errorf("%d log lines for 12 requests: %v", len(recs), count)
+	if len(recs) != 14 {
+		t.Errorf("%d log lines for 14 requests: %v", len(recs), count)
 	}
 	if count["InvalidRequest 501 HTTP/1.1"] != 2 {
 		t.Errorf("port 80's 501 not logged: %v", count)

@@ -131,6 +131,7 @@ func (s *Server) Apply(ctx context.Context, cfg *Config) error {
 			go s.serve(l)
 		}
 	}
+	s.rebindQUIC(ctx, cfg, st)
 	for _, l := range retire {
 		s.retired.Add(1)
 		go func() {

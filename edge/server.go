@@ -50,6 +50,8 @@ type Server struct {
 	st     atomic.Pointer[state]
 	stats  *stats
 	cache  *edgeCache
+	// compress makes the compressed variants of behaviors with compress: true.
+	compress *compressor
 
 	accessMu sync.RWMutex // writers hold R while writing a line; a reload or reopen holds W to swap or close
 	access   *accesslog.Writer
@@ -62,6 +64,7 @@ type Server struct {
 
 	lnMu      sync.RWMutex
 	listeners map[string]*listener // "http", "https", "admin"
+	quic      *quicListener        // HTTP/3 beside "https"; nil when off
 	retired   sync.WaitGroup       // servers of re-bound listeners still draining
 	inflight  sync.WaitGroup
 	openConns sync.WaitGroup // viewer connections not yet closed (their refused requests are logged on close)
@@ -88,6 +91,7 @@ type listener struct {
 type distribution struct {
 	cfg       *Distribution
 	tlsConfig *tls.Config
+	quicTLS   *tls.Config // nil unless the distribution offers HTTP/3
 	behaviors []*behavior // in order, default last
 	targets   map[string]*target
 	origins   map[string]*origin
@@ -103,6 +107,7 @@ type behavior struct {
 	anyMethod bool
 	target    *target
 	policy    cache.Policy // used unless cfg.CachePolicy.Disabled
+	headers   *respHeaders // the response headers policy; nil for none
 }
 
 // allows reports whether the behavior accepts a method. CONNECT (a tunnel)
@@ -119,6 +124,10 @@ func (b *behavior) allows(method string) bool {
 func New(ctx context.Context, cfg *Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, stats: newStats(), serveErr: make(chan error, 8), listeners: map[string]*listener{}}
 	s.stdlog = log.New(zerologWriter{s.log}, "", 0)
+	var err error
+	if s.compress, err = newCompressor(); err != nil {
+		return nil, err
+	}
 	st, err := s.build(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
@@ -219,6 +228,27 @@ func (s *Server) build(ctx context.Context, cfg *Config, old *state) (*state, er
 	return st, nil
 }
 
+// distribution is the distribution serving host: the one with host as an
+// alias, else the one with the wildcard alias covering it (*.example.com
+// covers www.example.com, not example.com nor a.b.example.com).
+func (st *state) distribution(host string) *distribution {
+	if d := st.byHost[host]; d != nil {
+		return d
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 && i < len(host)-1 {
+		return st.byHost["*"+host[i:]]
+	}
+	return nil
+}
+
+// localIP is the address a connection was accepted on.
+func localIP(c net.Conn) string {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
 // sameConnection reports whether two origin configs connect the same way,
 // so that the pooled transport can be kept; custom headers and the origin
 // path only change the requests sent over it.
@@ -232,11 +262,19 @@ func sameConnection(a, b *Origin) bool {
 func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*origin) (*distribution, error) {
 	pol := securityPolicies()[dc.MinimumProtocolVersion]
 	d := &distribution{cfg: dc, targets: map[string]*target{}, origins: map[string]*origin{}}
+	protos := st.certs.NextProtos()
+	if !dc.allowsH2() {
+		protos = slices.DeleteFunc(slices.Clone(protos), func(p string) bool { return p == "h2" })
+	}
 	d.tlsConfig = &tls.Config{
 		GetCertificate: st.certs.GetCertificate,
-		NextProtos:     st.certs.NextProtos(),
+		NextProtos:     protos,
 		MinVersion:     pol.minVersion,
 		CipherSuites:   pol.ciphers,
+	}
+	if dc.allowsH3() {
+		// QUIC is TLS 1.3 only; the certificates are the same manager's.
+		d.quicTLS = &tls.Config{GetCertificate: st.certs.GetCertificate, MinVersion: tls.VersionTLS13}
 	}
 	for i := range dc.Origins {
 		oc := &dc.Origins[i]
@@ -263,7 +301,8 @@ func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*ori
 		d.targets[t.id] = t
 	}
 	add := func(b *Behavior, pattern string) {
-		cb := &behavior{cfg: b, pattern: pattern, methods: map[string]bool{}, target: d.targets[b.Target], policy: cachePolicy(b)}
+		cb := &behavior{cfg: b, pattern: pattern, methods: map[string]bool{}, target: d.targets[b.Target], policy: cachePolicy(b),
+			headers: compileRHP(&b.ResponseHeadersPolicy)}
 		for _, m := range b.AllowedMethods {
 			cb.methods[m] = true
 		}
@@ -371,6 +410,16 @@ func (s *Server) Start(ctx context.Context) error {
 			bound[which] = l
 		}
 	}
+	var q *quicListener
+	if h := bound["https"]; h != nil && s.state().wantsH3() {
+		var err error
+		if q, err = s.newQUICListener(cfg, h.ln.Addr(), s.state().allows0RTT()); err != nil {
+			for _, b := range bound {
+				b.ln.Close()
+			}
+			return err
+		}
+	}
 	bg, stopBackground := context.WithCancel(s.baseCtx)
 	s.stopBackground = stopBackground
 	go func() {
@@ -380,9 +429,13 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.lnMu.Lock()
 	s.listeners = bound
+	s.quic = q
 	s.lnMu.Unlock()
 	for _, l := range bound {
 		go s.serve(l)
+	}
+	if q != nil {
+		go s.serveQUIC(q)
 	}
 	s.log.Info().Str("location", cfg.Edge.Location).Str("http", s.Addr("http")).Str("https", s.Addr("https")).
 		Str("admin", s.Addr("admin")).Int("distributions", len(s.state().dists)).Msg("edge started")
@@ -446,8 +499,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info().Msg("edge shutting down: draining in-flight requests")
 	s.lnMu.RLock()
 	current := maps.Clone(s.listeners)
+	q := s.quic
 	s.lnMu.RUnlock()
 	var wg sync.WaitGroup
+	if q != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.drainQUIC(ctx, q)
+		}()
+	}
 	for _, l := range current {
 		wg.Add(1)
 		go func() {
@@ -494,7 +555,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // would send internal_error); no certificate is ever ordered for it.
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if d := s.state().byHost[name]; d != nil {
+	if name == "" && hello.Conn != nil {
+		name = localIP(hello.Conn) // no SNI for an IP address: the address dialled names it
+	}
+	if d := s.state().distribution(name); d != nil {
 		return d.tlsConfig, nil
 	}
 	s.stats.tlsRefused.Add(1)

@@ -60,8 +60,14 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(ex *exchange, r *http.Request) {
 	host := strings.ToLower(strings.TrimSuffix(stripPort(r.Host), "."))
-	d := ex.st.byHost[host]
+	d := ex.st.distribution(host)
 	ex.dist = d
+	if d != nil {
+		ex.rhp = d.behaviors[len(d.behaviors)-1].headers
+		if r.TLS != nil && r.ProtoMajor < 3 {
+			ex.altSvc = s.altSvc(d)
+		}
+	}
 	if d == nil {
 		status := http.StatusForbidden
 		if r.TLS != nil {
@@ -74,11 +80,18 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 	if r.TLS != nil {
 		// The Host must belong to the distribution whose certificate the
 		// connection was made with, or one name could front for another.
-		if sd := ex.st.byHost[strings.ToLower(r.TLS.ServerName)]; sd != d {
+		sni := strings.ToLower(r.TLS.ServerName)
+		if sni == "" {
+			sni = tlsLocalIP(r) // an IP alias: no SNI, the address dialled names it
+		}
+		if sd := ex.st.distribution(sni); sd != d {
 			ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestCertificate)
 			s.errorPage(ex, ex, http.StatusMisdirectedRequest, "The Host header does not match the certificate of this connection.")
 			return
 		}
+	}
+	if r.ProtoMajor == 3 && !s.earlyDataOK(ex, r, d) {
+		return
 	}
 	if len(r.RequestURI) > maxURLBytes {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequest)
@@ -92,6 +105,8 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 		s.errorPage(ex, ex, http.StatusBadRequest, "The request target is not a path.")
 		return
 	}
+	b := d.behaviorFor(r.URL.EscapedPath())
+	ex.rhp = b.headers
 	if r.TLS == nil {
 		switch d.cfg.ViewerProtocolPolicy {
 		case PolicyRedirectToHTTPS:
@@ -109,7 +124,12 @@ func (s *Server) route(ex *exchange, r *http.Request) {
 			return
 		}
 	}
-	b := d.behaviorFor(r.URL.EscapedPath())
+	if b.headers.answersPreflight(r) {
+		// The policy answers CORS preflights at the edge, whatever the
+		// behavior's allowed methods: the origin never sees them.
+		s.preflight(ex, r, b.headers)
+		return
+	}
 	if !b.allows(r.Method) {
 		ex.classify(accesslog.ResultError, accesslog.ResultError, accesslog.ResultInvalidRequestMethod)
 		ex.Header().Set("Allow", strings.Join(b.cfg.AllowedMethods, ", "))
@@ -214,4 +234,12 @@ func (s *Server) finish(ex *exchange, aborted bool) {
 	s.stats.count(result, detailed, status)
 	rec := ex.record(ex.st.cfg.Edge.Location, ex.st.cfg.Edge.Logs.IncludeCookies, end)
 	s.writeLine(&rec)
+}
+
+// tlsLocalIP is the address the viewer's connection was accepted on.
+func tlsLocalIP(r *http.Request) string {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
 }

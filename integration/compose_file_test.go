@@ -123,15 +123,20 @@ func TestComposeFile(t *testing.T) {
 		})
 	}
 
-	// Ports: only what the README's requests use, and only on loopback.
+	// Ports: only what the README's requests use (and HTTP/3's UDP beside
+	// HTTPS for browsers), and only on loopback.
 	published := map[string][]string{}
 	for _, n := range names {
 		for _, port := range p.Services[n].Ports {
-			published[n] = append(published[n], fmt.Sprintf("%s:%s->%d", port.HostIP, port.Published, port.Target))
+			p := fmt.Sprintf("%s:%s->%d", port.HostIP, port.Published, port.Target)
+			if port.Protocol != "" && port.Protocol != "tcp" {
+				p += "/" + port.Protocol
+			}
+			published[n] = append(published[n], p)
 		}
 	}
 	wantPorts := map[string][]string{
-		"edge":   {"127.0.0.1:80->80", "127.0.0.1:443->443", "127.0.0.1:9901->9901"},
+		"edge":   {"127.0.0.1:80->80", "127.0.0.1:443->443", "127.0.0.1:443->443/udp", "127.0.0.1:9901->9901"},
 		"edge2":  {"127.0.0.1:8080->80", "127.0.0.1:8443->443"},
 		"pebble": {"127.0.0.1:15000->15000"},
 	}

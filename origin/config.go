@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -310,6 +311,22 @@ func LoadConfig(path string) (*Config, error) {
 	return &c, nil
 }
 
+// CheckCA asks each listener's ACME CA whether it offers the configured
+// certificate profile, for `edgegate check`: an unknown profile is
+// reported at its key with the profiles the CA offers.
+func (c *Config) CheckCA(ctx context.Context) error {
+	var errs yamlconf.Errors
+	for i, l := range c.Origin.Listeners {
+		if l.Certificates == nil {
+			continue
+		}
+		if err := acme.CheckProfile(ctx, l.Certificates.ACME); err != nil {
+			errs = append(errs, c.errorf(fmt.Sprintf("origin.listeners[%d].certificates.acme.profile", i), "%v", err))
+		}
+	}
+	return errs.Err()
+}
+
 // resolvePaths makes relative paths relative to dir, so a config works from
 // any working directory.
 func (c *Config) resolvePaths(dir string) {
@@ -330,6 +347,9 @@ func (c *Config) resolvePaths(dir string) {
 			}
 			if a := l.Certificates.ACME; a != nil {
 				abs(&a.TrustedRoots)
+				for i := range a.Fallback {
+					abs(&a.Fallback[i].TrustedRoots)
+				}
 			}
 		}
 		if m := l.MutualTLS; m != nil {

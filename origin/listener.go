@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/acme"
@@ -35,7 +36,13 @@ type listener struct {
 
 	mgr       *acme.Manager // HTTPS and TLS: set by setupTLS
 	tlsConfig *tls.Config
-	ln        net.Listener
+	ln        *pausableListener
+	// handedOver is set when a reload's successor inherited the socket:
+	// the listener then stops accepting without closing it.
+	handedOver atomic.Bool
+	// fresh holds HTTP connections accepted whose first request has not
+	// been read yet, which a drain must let arrive (see quiesce).
+	fresh connStates
 
 	group  *targetGroup // default forward; nil for a redirect
 	routes []sniRoute
@@ -162,16 +169,17 @@ func (l *listener) bind(ctx context.Context, lc *net.ListenConfig) error {
 // bound where this one's config asks: connections queued on it are then
 // accepted here instead of being reset when the old listener closes.
 func (l *listener) inherit(old *listener) error {
-	ln, err := reuseport.Inherit(old.ln)
+	ln, err := reuseport.Inherit(old.ln.Listener)
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", old.name, err)
 	}
+	old.handedOver.Store(true)
 	l.adopt(ln)
 	return nil
 }
 
 func (l *listener) adopt(ln net.Listener) {
-	l.ln = ln
+	l.ln = newPausableListener(ln)
 	l.name = listenerName(l.cfg.Protocol, ln.Addr())
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = ta.Port
@@ -243,6 +251,7 @@ func (l *listener) serve(ctx context.Context) error {
 // then closes what is left.
 func (l *listener) shutdown(ctx context.Context) {
 	if l.http != nil {
+		l.quiesce(ctx)
 		// Pending TLS handshakes would never be served: end them now.
 		l.conns.closeAll(false)
 		if err := l.http.Shutdown(ctx); err != nil {
@@ -256,6 +265,34 @@ func (l *listener) shutdown(ctx context.Context) {
 	if !l.conns.wait(ctx) {
 		l.log.Warn().Int("connections", l.conns.count()).Msg("drain timed out; closing remaining connections")
 		l.conns.closeAll(true)
+	}
+}
+
+// quiesceWait bounds how long a drain waits for connections accepted just
+// before it to send their first request.
+const quiesceWait = 2 * time.Second
+
+// quiesce stops accepting and lets what was already accepted arrive before
+// the HTTP server's Shutdown, which closes a connection whose request it
+// reads after Shutdown began: a viewer that connected just before a reload
+// or a stop would otherwise lose its request. Keep-alives end, so each
+// connection closes after the response it is serving.
+func (l *listener) quiesce(ctx context.Context) {
+	l.ln.pause()
+	if !l.handedOver.Load() {
+		l.ln.closeSocket() // new connections are refused at once
+	} // else the successor accepts from the same socket
+	l.http.SetKeepAlivesEnabled(false)
+	wctx, cancel := context.WithTimeout(ctx, quiesceWait)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for l.fresh.count() > 0 || l.conns.count() > 0 {
+		select {
+		case <-wctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
@@ -307,6 +344,7 @@ func (l *listener) handshake(ctx context.Context, raw net.Conn, logType string) 
 
 // connState counts HTTP connections.
 func (l *listener) connState(c net.Conn, state http.ConnState) {
+	l.fresh.set(c, state == http.StateNew)
 	switch state {
 	case http.StateNew:
 		l.s.metrics.add(mConnections, 1, "listener", l.name)
@@ -337,6 +375,91 @@ func acceptLoop(ln net.Listener, log zerolog.Logger, handle func(net.Conn)) {
 		pause = 0
 		handle(c)
 	}
+}
+
+// pausableListener can stop accepting without closing its socket, for a
+// listener whose socket a reload's successor inherited: closing it would
+// be harmless (the successor holds a duplicate), but Accept must stop
+// taking connections the successor is there to serve.
+type pausableListener struct {
+	net.Listener
+	paused    chan struct{}
+	pauseOnce sync.Once
+	closed    chan struct{}
+	closeOnce sync.Once
+	sockOnce  sync.Once
+	sockErr   error
+}
+
+func newPausableListener(ln net.Listener) *pausableListener {
+	return &pausableListener{Listener: ln, paused: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// Accept returns what the socket accepts until paused; once paused it
+// waits for Close and reports a closed listener.
+func (p *pausableListener) Accept() (net.Conn, error) {
+	c, err := p.Listener.Accept()
+	if err == nil {
+		return c, nil
+	}
+	select {
+	case <-p.paused:
+		<-p.closed
+		return nil, net.ErrClosed
+	default:
+		return nil, err
+	}
+}
+
+// pause ends Accept: a deadline in the past wakes a blocked Accept on this
+// descriptor only, not on the successor's duplicate.
+func (p *pausableListener) pause() {
+	p.pauseOnce.Do(func() {
+		close(p.paused)
+		if d, ok := p.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+			_ = d.SetDeadline(time.Now())
+		}
+	})
+}
+
+// closeSocket closes the descriptor, once; a paused Accept still waits for
+// Close, so that the HTTP server sees its listener closed only by its own
+// Shutdown (and returns ErrServerClosed, not an accept error).
+func (p *pausableListener) closeSocket() error {
+	p.sockOnce.Do(func() { p.sockErr = p.Listener.Close() })
+	return p.sockErr
+}
+
+// Close closes the descriptor and ends a paused Accept.
+func (p *pausableListener) Close() error {
+	p.pause()
+	p.closeOnce.Do(func() { close(p.closed) })
+	return p.closeSocket()
+}
+
+// connStates tracks which HTTP connections are still in http.StateNew.
+type connStates struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (cs *connStates) set(c net.Conn, isNew bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if isNew {
+		if cs.m == nil {
+			cs.m = map[net.Conn]struct{}{}
+		}
+		cs.m[c] = struct{}{}
+	} else {
+		delete(cs.m, c)
+	}
+}
+
+func (cs *connStates) count() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.m)
 }
 
 // handoffListener gives the HTTP server connections whose TLS handshake

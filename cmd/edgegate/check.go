@@ -47,7 +47,7 @@ func runCheck(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	if kind == "origin" {
-		return checkOrigin(e, *config, *files)
+		return checkOrigin(ctx, e, *config, *files)
 	}
 	cfg, err := edge.LoadConfig(*config)
 	if err != nil {
@@ -57,6 +57,14 @@ func runCheck(ctx context.Context, e *env, args []string) int {
 	if err := cfg.CheckFiles(); *files && err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
+	}
+	// The CA's profiles are checked only for a config of this host: its
+	// trusted_roots file is one of the files -files=false skips.
+	if *files {
+		if err := cfg.CheckCA(ctx); err != nil {
+			fmt.Fprintln(e.stderr, err)
+			return exitUsage
+		}
 	}
 	origins := 0
 	for _, d := range cfg.Distributions {

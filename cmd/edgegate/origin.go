@@ -47,7 +47,7 @@ func runOrigin(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func checkOrigin(e *env, path string, files bool) int {
+func checkOrigin(ctx context.Context, e *env, path string, files bool) int {
 	cfg, err := origin.LoadConfig(path)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
@@ -56,6 +56,12 @@ func checkOrigin(e *env, path string, files bool) int {
 	if err := cfg.CheckFiles(); files && err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
+	}
+	if files {
+		if err := cfg.CheckCA(ctx); err != nil {
+			fmt.Fprintln(e.stderr, err)
+			return exitUsage
+		}
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (origin-tier config: %d listeners, %d target groups)\n", path, len(cfg.Origin.Listeners), len(cfg.Origin.TargetGroups))
 	return exitOK

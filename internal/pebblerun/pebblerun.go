@@ -47,9 +47,19 @@ type Config struct {
 	// (90 days) when zero. Short lifetimes exercise renewal. A Base
 	// config's profiles take precedence.
 	Validity time.Duration
+	// Profiles, when set, are the profiles the CA advertises in its
+	// directory's meta.profiles (name → certificate lifetime), as Let's
+	// Encrypt offers classic, tlsserver and shortlived. Pebble picks one at
+	// random for an order that names none, so a client that drops its
+	// profile on renewal shows. They replace Validity's single profile.
+	Profiles map[string]time.Duration
 	// Dir receives the PEM files named by Server.APIRoots (unless Base is
 	// set) and Server.IssuerRoots. Required.
 	Dir string
+	// EAB, when set, makes External Account Binding required (as ZeroSSL
+	// and Google Trust Services do) with these key IDs → base64url MAC
+	// keys.
+	EAB map[string]string
 	// Log, when set, receives Pebble's log as it runs.
 	Log io.Writer
 	// Base, when set, is a Pebble config file (such as the compose demo's)
@@ -75,6 +85,12 @@ type Server struct {
 
 	servers []*http.Server
 	log     *orderCounter
+
+	mu      sync.Mutex
+	tlsConf *tls.Config
+	addrs   []string       // listen addresses, kept for Resume
+	hands   []http.Handler // handlers, kept for Resume
+	down    bool
 }
 
 // settings are the Pebble config keys Start understands, as Pebble's own
@@ -149,6 +165,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := withPebbleEnv(func() error {
 		authority := ca.New(logger, store, st.OCSPResponderURL, keyAlg, 0, 1, st.Profiles)
 		validator := va.New(logger, st.HTTPPort, st.TLSPort, false, cfg.DNS, store)
+		if len(cfg.EAB) > 0 {
+			st.ExternalAccountBindingRequired = true
+			if st.ExternalAccountMACKeys == nil {
+				st.ExternalAccountMACKeys = map[string]string{}
+			}
+			for id, key := range cfg.EAB {
+				st.ExternalAccountMACKeys[id] = key
+			}
+		}
 		for id, key := range st.ExternalAccountMACKeys {
 			if err := store.AddExternalAccountKeyByID(id, key); err != nil {
 				return fmt.Errorf("pebblerun: externalAccountMACKeys %s: %w", id, err)
@@ -172,25 +197,33 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{apiCert}, MinVersion: tls.VersionTLS12}
+	s.tlsConf = &tls.Config{Certificates: []tls.Certificate{apiCert}, MinVersion: tls.VersionTLS12}
+	s.addrs = []string{"127.0.0.1:0", "127.0.0.1:0"}
+	s.hands = []http.Handler{w.Handler(), w.ManagementHandler()}
+	if err := s.listen(ctx); err != nil {
+		return nil, err
+	}
+	s.Directory = "https://" + s.addrs[0] + wfe.DirectoryPath
+	s.Management = "https://" + s.addrs[1]
+	logger.Printf("ACME directory available at: %s", s.Directory)
+	logger.Printf("Root CA certificate available at: %s/roots/0", s.Management)
+	return s, nil
+}
+
+// listen serves the API and management handlers on s.addrs, recording
+// the ports taken.
+func (s *Server) listen(ctx context.Context) error {
 	var lc net.ListenConfig
-	for _, h := range []struct {
-		url     *string
-		path    string
-		handler http.Handler
-	}{
-		{&s.Directory, wfe.DirectoryPath, w.Handler()},
-		{&s.Management, "", w.ManagementHandler()},
-	} {
-		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	for i, h := range s.hands {
+		ln, err := lc.Listen(ctx, "tcp", s.addrs[i])
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("pebblerun: listen: %w", err)
+			s.closeServers()
+			return fmt.Errorf("pebblerun: listen: %w", err)
 		}
-		*h.url = "https://" + ln.Addr().String() + h.path
+		s.addrs[i] = ln.Addr().String()
 		srv := &http.Server{
-			Handler:           h.handler,
-			TLSConfig:         tlsConf,
+			Handler:           h,
+			TLSConfig:         s.tlsConf,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -198,11 +231,30 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			ErrorLog:          log.New(s.log, "Pebble http: ", log.LstdFlags),
 		}
 		s.servers = append(s.servers, srv)
-		go func() { _ = srv.Serve(tls.NewListener(ln, tlsConf)) }()
+		go func() { _ = srv.Serve(tls.NewListener(ln, s.tlsConf)) }()
 	}
-	logger.Printf("ACME directory available at: %s", s.Directory)
-	logger.Printf("Root CA certificate available at: %s/roots/0", s.Management)
-	return s, nil
+	return nil
+}
+
+// Stop takes Pebble off the network, as a CA outage does: connections to
+// its directory are refused until Resume. Its state (accounts, orders,
+// roots) is kept.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = true
+	s.closeServers()
+}
+
+// Resume serves Pebble again at the same addresses after Stop.
+func (s *Server) Resume(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down {
+		return nil
+	}
+	s.down = false
+	return s.listen(ctx)
 }
 
 // loadSettings reads the Base config, or makes the tests' defaults.
@@ -228,6 +280,12 @@ func loadSettings(cfg Config) (settings, error) {
 	} else {
 		validity := uint64(cfg.Validity / time.Second)
 		st.Profiles = map[string]ca.Profile{"default": {Description: "edgegate", ValidityPeriod: validity}}
+		if len(cfg.Profiles) > 0 {
+			st.Profiles = make(map[string]ca.Profile, len(cfg.Profiles))
+			for name, d := range cfg.Profiles {
+				st.Profiles[name] = ca.Profile{Description: "edgegate test profile " + name, ValidityPeriod: uint64(d / time.Second)}
+			}
+		}
 		st.RetryAfter.Authz, st.RetryAfter.Order = 1, 1
 	}
 	if len(st.Profiles) == 0 {
@@ -293,6 +351,12 @@ func (s *Server) Output() string { return s.log.output() }
 // Pebble's validation queue keeps one idle goroutine until the process
 // ends: its va package has no way to stop it.
 func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeServers()
+}
+
+func (s *Server) closeServers() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, srv := range s.servers {
@@ -300,6 +364,7 @@ func (s *Server) Close() {
 			_ = srv.Close()
 		}
 	}
+	s.servers = nil
 }
 
 // orderCounter is Pebble's log: it counts `Added order "ID" to the db`,

@@ -144,19 +144,22 @@ func Decode(file string, data []byte, v any) (*Document, error) {
 }
 
 var (
-	lineMsg     = regexp.MustCompile(`^line (\d+): (.*)$`)
+	lineMsg     = regexp.MustCompile(`(?s)^line (\d+): (.*)$`) // a quoted value may span lines
 	unknownKey  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	cannotUnmar = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	cannotUnmar = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
 	yamlPrefix  = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 )
 
 func parseError(file string, err error) *Error {
 	msg := marks.Replace(err.Error())
 	if m := yamlPrefix.FindStringSubmatch(msg); m != nil {
+		// The parser leaves the line out when its mark is still on the
+		// first line (marks count from 0 and 0 reads as unknown), as for an
+		// unterminated quote there: that is line 1.
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Problem: "invalid YAML: " + m[2]}
+		return &Error{File: file, Line: max(line, 1), Problem: "invalid YAML: " + m[2]}
 	}
-	return &Error{File: file, Problem: "invalid YAML: " + msg}
+	return &Error{File: file, Line: 1, Problem: "invalid YAML: " + msg}
 }
 
 func (d *Document) decodeErrors(err error) Errors {
@@ -172,10 +175,11 @@ func (d *Document) decodeErrors(err error) Errors {
 	for _, msg := range tErr.Errors {
 		m := lineMsg.FindStringSubmatch(msg)
 		if m == nil {
-			out = append(out, &Error{File: d.File, Problem: msg})
+			out = append(out, &Error{File: d.File, Line: 1, Problem: msg})
 			continue
 		}
 		line, _ := strconv.Atoi(m[1])
+		line = max(line, 1)
 		e := &Error{File: d.File, Line: line, Problem: m[2]}
 		if k := unknownKey.FindStringSubmatch(m[2]); k != nil {
 			e.Key = d.keyNamed(line, k[1])
@@ -301,7 +305,9 @@ func (d *Document) Errorf(path, format string, args ...any) *Error {
 }
 
 // Line returns the line of the key at path, or of its nearest parent that
-// exists in the file; 0 if none does.
+// exists in the file; for a top-level key the file lacks, the line where
+// the document starts (so that every error names a line); 0 only without
+// a document.
 func (d *Document) Line(path string) int {
 	if d == nil || d.root == nil {
 		return 0
@@ -330,6 +336,9 @@ func (d *Document) Line(path string) int {
 		if line != 0 {
 			return line
 		}
+	}
+	if len(d.root.Content) > 0 {
+		return max(d.root.Content[0].Line, 1)
 	}
 	return 0
 }

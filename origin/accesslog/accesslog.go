@@ -45,6 +45,7 @@ package accesslog
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -281,7 +282,9 @@ func parseSeconds(s string) (time.Duration, error) {
 		return NotReached, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	// Beyond what a Duration holds the conversion would wrap to a negative
+	// value (found by fuzzing): refuse it like any other bad number.
+	if err != nil || f < 0 || f >= float64(math.MaxInt64/int64(time.Microsecond))/1e6 {
 		return 0, fmt.Errorf("bad seconds %q", s)
 	}
 	return time.Duration(f*1e6+0.5) * time.Microsecond, nil

@@ -1,0 +1,40 @@
+package edge
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/edgegate/edgegate/internal/yamlconf"
+)
+
+// FuzzParseConfig: any input, however broken, gives either a config or
+// errors that each name the file and a line (FILE:LINE: key: problem);
+// never a panic. Seeds: testdata/fuzz/FuzzParseConfig (the configs/ files
+// and broken variants of them).
+func FuzzParseConfig(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("fuzz.yaml", data)
+		if err == nil {
+			if cfg == nil {
+				t.Fatal("no config and no error")
+			}
+			return
+		}
+		checkConfigError(t, err, "fuzz.yaml")
+	})
+}
+
+// checkConfigError fails unless err is a list of configuration errors
+// that each name file and a line.
+func checkConfigError(t *testing.T, err error, file string) {
+	t.Helper()
+	var es yamlconf.Errors
+	if !errors.As(err, &es) || len(es) == 0 {
+		t.Fatalf("error is not a list of config errors: %T %v", err, err)
+	}
+	for _, e := range es {
+		if e.File != file || e.Line < 1 || e.Problem == "" {
+			t.Fatalf("config error without file, line or problem: %q", e.Error())
+		}
+	}
+}
