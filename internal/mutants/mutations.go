@@ -38,8 +38,8 @@ var mutations = []mutation{
 		name: "acme-any-name-to-certmagic",
 		what: "an unconfigured name reaches no certmagic obtain",
 		pkg:  "./acme", run: "^(TestManagerServesOnlyConfiguredNames|TestIssueOverEachChallenge)$",
-		edits: []edit{{"acme/manager.go", "if known && m.magic != nil && m.acmeNames[name] {",
-			"if m.magic != nil && (m.acmeNames[name] || m.magic.ObtainCertAsync(hello.Context(), name) == nil) {"}},
+		edits: []edit{{"acme/manager.go", "if known && m.magic != nil && (m.acmeNames[name] || m.acmeNames[wildcardOf(name)]) {",
+			"if m.magic != nil && (m.acmeNames[name] || m.acmeNames[wildcardOf(name)] || m.magic.ObtainCertAsync(hello.Context(), name) == nil) {"}},
 	},
 	{
 		name: "invalidation-no-publish",
