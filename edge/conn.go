@@ -147,12 +147,19 @@ func (c *viewerConn) Read(p []byte) (int, error) {
 // Write notes what the server answers while no handler runs (HTTP/1), or
 // the stream and connection errors it sends (HTTP/2).
 func (c *viewerConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	h2 := c.h2
+	if h2 {
+		// Frames are noted before they leave: once the viewer has them it
+		// may hang up, and the server's Close (which logs what was
+		// refused) must not overtake this Write.
+		c.frames.feed(p)
+	}
+	c.mu.Unlock()
 	n, err := c.Conn.Write(p)
-	if n > 0 {
+	if n > 0 && !h2 {
 		c.mu.Lock()
-		if c.h2 {
-			c.frames.feed(p[:n])
-		} else if c.handlers == 0 && c.periodRead > 0 {
+		if c.handlers == 0 && c.periodRead > 0 {
 			c.periodWritten += int64(n)
 			if len(c.status) == 0 && bytes.HasPrefix(p, []byte("HTTP/1.")) {
 				c.status = append([]byte(nil), p[:min(n, 128)]...)
