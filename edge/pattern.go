@@ -14,12 +14,14 @@ func matchPath(pattern, path string) bool {
 	star, mark := -1, 0
 	for s < len(path) {
 		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			// Before the literal case: a '*' in the pattern is a wildcard
+			// even where the path has a '*' of its own.
+			star, mark = p, s
+			p++
 		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == path[s]):
 			p++
 			s++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, s
-			p++
 		case star >= 0:
 			p = star + 1
 			mark++
