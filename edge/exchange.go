@@ -1,12 +1,15 @@
 package edge
 
 import (
-	"crypto/rand"
+	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,15 +47,44 @@ type exchange struct {
 	// rhp is the response headers policy of the behavior (or, before one is
 	// matched, the distribution's default behavior); set by route only.
 	rhp *respHeaders
-	// altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses; set by
-	// route only.
-	altSvc string
+	// altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses (a shared
+	// slice, never written through); set by route only.
+	altSvc []string
+
+	// ctx and url back the routed request serveViewer makes: its context
+	// carries the exchange and routing rewrites its URL, a copy of the one
+	// received. They live here so that a request costs one allocation
+	// less for each.
+	ctx exchangeCtx
+	url url.URL
 }
 
+// exchangeCtx is the routed request's context: its parent with the
+// exchange under exchangeKey, as context.WithValue would make it.
+type exchangeCtx struct {
+	context.Context
+	ex *exchange
+}
+
+// Value implements context.Context.
+func (c *exchangeCtx) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return c.ex
+	}
+	return c.Context.Value(key)
+}
+
+// newRequestID returns 18 random bytes in URL-safe base64. An id is no
+// secret (every response shows its own) but must be unique: 144 bits from
+// math/rand/v2's global generator (the runtime's ChaCha8, seeded by the
+// operating system) are, without the getrandom call per request that
+// crypto/rand cost, more than the rest of the id.
 func newRequestID() string {
-	var b [18]byte
-	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[16:], rand.Uint64())
+	return base64.RawURLEncoding.EncodeToString(b[:18])
 }
 
 func newExchange(w http.ResponseWriter, r *http.Request) *exchange {
@@ -90,8 +122,8 @@ func (ex *exchange) WriteHeader(code int) {
 	ex.mu.Lock()
 	final := ex.status == 0 && code >= 200
 	ex.mu.Unlock()
-	if final && ex.altSvc != "" {
-		ex.w.Header().Set("Alt-Svc", ex.altSvc)
+	if final && ex.altSvc != nil {
+		ex.w.Header()["Alt-Svc"] = ex.altSvc
 	}
 	if final && ex.rhp != nil {
 		ex.rhp.apply(ex.w.Header(), ex)

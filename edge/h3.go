@@ -24,6 +24,11 @@ type quicListener struct {
 	srv       *http3.Server
 	port      int
 	allow0RTT bool
+	// altSvc is the Alt-Svc field value advertising this listener, built
+	// once: every HTTP/1.1 and HTTP/2 response carries it. Header maps
+	// share the slice, so it must never be written through (http.Header's
+	// Set and Add replace or copy it).
+	altSvc []string
 }
 
 type quicConnKey struct{}
@@ -114,7 +119,8 @@ func (s *Server) newQUICListener(cfg *Config, https net.Addr, allow0RTT bool) (*
 			return context.WithValue(ctx, quicConnKey{}, c)
 		},
 	}
-	return &quicListener{pc: pc, srv: srv, port: tcp.Port, allow0RTT: allow0RTT}, nil
+	return &quicListener{pc: pc, srv: srv, port: tcp.Port, allow0RTT: allow0RTT,
+		altSvc: []string{`h3=":` + strconv.Itoa(tcp.Port) + `"; ma=86400`}}, nil
 }
 
 // quicConfigForClient picks the distribution by SNI, as on TCP; a name
@@ -152,18 +158,19 @@ func (s *Server) drainQUIC(ctx context.Context, q *quicListener) {
 }
 
 // altSvc is the Alt-Svc value advertising HTTP/3 for a distribution, or
-// "" when it offers none or the listener is off.
-func (s *Server) altSvc(d *distribution) string {
+// nil when it offers none or the listener is off. The slice is shared:
+// see quicListener.altSvc.
+func (s *Server) altSvc(d *distribution) []string {
 	if d == nil || d.quicTLS == nil {
-		return ""
+		return nil
 	}
 	s.lnMu.RLock()
 	q := s.quic
 	s.lnMu.RUnlock()
 	if q == nil {
-		return ""
+		return nil
 	}
-	return `h3=":` + strconv.Itoa(q.port) + `"; ma=86400`
+	return q.altSvc
 }
 
 // quicReceiveBuffer is the UDP receive buffer quic-go asks for; a smaller

@@ -366,9 +366,12 @@ func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchan
 	}
 }
 
+// viaHop is this edge's hop in a Via header.
+func viaHop(location string) string { return "1.1 " + location + " (edgegate)" }
+
 // addVia appends this edge's hop to the Via header.
 func addVia(h http.Header, location string) {
-	via := "1.1 " + location + " (edgegate)"
+	via := viaHop(location)
 	if v := h.Get("Via"); v != "" {
 		via = v + ", " + via
 	}
@@ -380,10 +383,15 @@ func addVia(h http.Header, location string) {
 // every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
 	loc := ex.st.cfg.Edge.Location
-	v := make([]string, 3)
-	v[0], v[1], v[2] = xCache(result), loc, ex.id
+	if len(h["Via"]) > 0 {
+		addVia(h, loc) // the origin's hops come first
+	}
+	v := make([]string, 4)
+	v[0], v[1], v[2], v[3] = xCache(result), loc, ex.id, ex.st.via
 	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
-	addVia(h, loc)
+	if len(h["Via"]) == 0 {
+		h["Via"] = v[3:4:4]
+	}
 }
 
 // xCache is the X-Cache value for a result type, without building the

@@ -78,6 +78,7 @@ type state struct {
 	challenge http.Handler // port 80: ACME HTTP-01 answers, else serveViewer
 	byHost    map[string]*distribution
 	dists     []*distribution
+	via       string // this edge's Via hop, "1.1 LOCATION (edgegate)"
 }
 
 // listener is one bound viewer or admin socket and its server.
@@ -175,7 +176,7 @@ func aliases(cfg *Config) []string {
 // are the same, and each origin's transport (its connection pool) when
 // only its custom headers or origin path changed.
 func (s *Server) build(ctx context.Context, cfg *Config, old *state) (*state, error) {
-	st := &state{cfg: cfg, byHost: map[string]*distribution{}}
+	st := &state{cfg: cfg, byHost: map[string]*distribution{}, via: viaHop(cfg.Edge.Location)}
 	names := aliases(cfg)
 	if old != nil && reflect.DeepEqual(old.cfg.Edge.Certificates, cfg.Edge.Certificates) &&
 		old.cfg.Edge.Resolver == cfg.Edge.Resolver && slices.Equal(aliases(old.cfg), names) {

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,10 +34,12 @@ func (s *Server) serveViewer(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.st = s.state()
 	ex.log = s.log
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
-	// Routing rewrites the path; the log keeps the one received (ex.r).
-	u := *r.URL
-	r.URL = &u
+	// The routed request carries the exchange in its context, and its URL
+	// is a copy that routing rewrites; the log keeps the one received (ex.r).
+	ex.ctx = exchangeCtx{Context: r.Context(), ex: ex}
+	ex.url = *r.URL
+	r = r.WithContext(&ex.ctx)
+	r.URL = &ex.url
 	defer func() {
 		if v := recover(); v != nil {
 			// http.ErrAbortHandler from the proxy: the response was cut.
@@ -199,6 +200,10 @@ func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int
 }
 
 func stripPort(hostport string) string {
+	if strings.IndexByte(hostport, ':') < 0 {
+		// The usual Host: no port, and no error for SplitHostPort to build.
+		return strings.Trim(hostport, "[]")
+	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}
