@@ -359,10 +359,11 @@ func (h *headerScan) feed(b []byte) {
 			continue
 		}
 		if c == ':' {
-			switch strings.ToLower(string(h.name)) {
-			case "content-length":
+			// EqualFold, not ToLower: no string built per header line.
+			switch {
+			case bytes.EqualFold(h.name, []byte("content-length")):
 				h.contentLength = true
-			case "transfer-encoding":
+			case bytes.EqualFold(h.name, []byte("transfer-encoding")):
 				h.transferEncoding = true
 			}
 			h.inName = false
