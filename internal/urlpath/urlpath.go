@@ -19,6 +19,34 @@ import "strings"
 // Normalize(Normalize(p)) == Normalize(p). A path not starting with "/"
 // is returned with one added.
 func Normalize(escaped string) string {
+	if isNormal(escaped) {
+		return escaped // most paths: nothing to build
+	}
+	return normalize(escaped)
+}
+
+// isNormal reports a path that Normalize would return unchanged, without
+// building anything: absolute, no escapes (decoding them may change the
+// path), no empty segment but a final one (a trailing slash), no dot
+// segment.
+func isNormal(p string) bool {
+	if p == "" || p[0] != '/' || strings.IndexByte(p, '%') >= 0 {
+		return false
+	}
+	for seg := p[1:]; ; {
+		s, rest, more := strings.Cut(seg, "/")
+		if s == "." || s == ".." || (s == "" && more) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		seg = rest
+	}
+}
+
+// normalize is Normalize the long way, for any path.
+func normalize(escaped string) string {
 	var b strings.Builder
 	b.Grow(len(escaped) + 1)
 	if !strings.HasPrefix(escaped, "/") {

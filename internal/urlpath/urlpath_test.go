@@ -26,7 +26,7 @@ func TestNormalize(t *testing.T) {
 		{"/%%32%65", "/%252e"},
 		{"relative", "/relative"},
 	} {
-		if got := Normalize(tc.in); got != tc.want {
+		if got := Normalize(tc.in); got != tc.want || normalize(tc.in) != tc.want {
 			t.Errorf("Normalize(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -40,6 +40,9 @@ func FuzzNormalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		n := Normalize(p)
+		if long := normalize(p); n != long {
+			t.Fatalf("the shortcut changes the result: %q -> %q, the long way %q", p, n, long)
+		}
 		if n2 := Normalize(n); n2 != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", p, n, n2)
 		}
