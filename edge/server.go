@@ -272,6 +272,13 @@ func (s *Server) compile(st *state, dc *Distribution, oldOrigins map[string]*ori
 		NextProtos:     protos,
 		MinVersion:     pol.minVersion,
 		CipherSuites:   pol.ciphers,
+		// Full-size records from the first byte, as nginx sends them: with
+		// dynamic sizing, crypto/tls cuts a connection's first 128 KiB into
+		// records of about 1.2 KiB, each its own write, so a 1 KiB response
+		// with its header block took two writes and a 32 KiB copy twenty-
+		// seven. The earlier first record it buys only matters on slow links
+		// to a viewer that renders as bytes arrive.
+		DynamicRecordSizingDisabled: true,
 	}
 	if dc.allowsH3() {
 		// QUIC is TLS 1.3 only; the certificates are the same manager's.
