@@ -355,6 +355,11 @@ func (s *Server) newListener(cfg *Config, which string) (*listener, error) {
 	// next to this one during a rolling restart (README, "Reload, log
 	// rotation and upgrades"); the admin listener does not.
 	lc := reuseport.ListenConfig()
+	// No TCP keep-alive probes on viewer connections: the timeouts bound
+	// every state a connection can be in (handshake, header, body, idle,
+	// response), as nginx's listeners do by default, and turning probes on
+	// cost four setsockopt calls on each accepted connection.
+	lc.KeepAlive = -1
 	if which == "admin" {
 		lc = &net.ListenConfig{}
 	}
