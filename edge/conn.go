@@ -52,7 +52,20 @@ type viewerConn struct {
 	prefaceN      int  // bytes of the HTTP/2 client preface checked so far (read side only)
 	badPreface    bool // HTTP/2 was negotiated but the client did not send the preface
 	closeOnce     sync.Once
+
+	// HTTP/2 response header blocks held back for their body (holdHeaders).
+	wmu     sync.Mutex // orders the connection's writes and the flush of held bytes
+	held    []byte
+	holdT   *time.Timer
+	heldErr error // a flush of held bytes failed: the next Write returns it
 }
+
+// h2HeaderHold bounds how long an HTTP/2 response header block waits for
+// the first bytes of its body before it leaves alone.
+const h2HeaderHold = time.Millisecond
+
+// maxHeld bounds the bytes held back on one connection.
+const maxHeld = 16 << 10
 
 // viewerConnH1 is a TLS viewerConn that is not HTTP/2: it reports its TLS
 // state so that net/http sets Request.TLS. An HTTP/2 viewerConn must not,
@@ -156,6 +169,9 @@ func (c *viewerConn) Write(p []byte) (int, error) {
 		c.frames.feed(p)
 	}
 	c.mu.Unlock()
+	if h2 {
+		return c.writeH2(p)
+	}
 	n, err := c.Conn.Write(p)
 	if n > 0 && !h2 {
 		c.mu.Lock()
@@ -168,6 +184,82 @@ func (c *viewerConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// writeH2 writes what the HTTP/2 server flushes, holding back a response
+// header block whose body is still to come (holdHeaders) and sending it
+// with the next write: Go's server flushes each frame it writes when no
+// other is queued, and the handler's DATA frame is queued only once the
+// HEADERS frame has been written, so every response cost two writes (two
+// TLS records, two system calls, two TCP segments) where nginx sends one.
+func (c *viewerConn) writeH2(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.heldErr != nil {
+		return 0, c.heldErr
+	}
+	if holdHeaders(p) && len(c.held)+len(p) <= maxHeld {
+		c.held = append(c.held, p...)
+		if c.holdT == nil {
+			c.holdT = time.AfterFunc(h2HeaderHold, c.flushHeld)
+		} else if len(c.held) == len(p) {
+			c.holdT.Reset(h2HeaderHold)
+		}
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	c.holdT.Stop()
+	buf := append(c.held, p...)
+	c.held = buf[:0]
+	if cap(c.held) > maxHeld {
+		c.held = nil // a large write: don't keep its buffer
+	}
+	if _, err := c.Conn.Write(buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// flushHeld sends held header blocks whose body did not follow in time,
+// and before the connection closes.
+func (c *viewerConn) flushHeld() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.held) == 0 || c.heldErr != nil {
+		return
+	}
+	if _, err := c.Conn.Write(c.held); err != nil {
+		c.heldErr = err
+	}
+	c.held = c.held[:0]
+}
+
+// holdHeaders reports whether p is whole HTTP/2 frames, each a HEADERS
+// frame that does not end its stream or a CONTINUATION: header blocks
+// whose response body (or final response, after a 1xx) is still to come.
+func holdHeaders(p []byte) bool {
+	if len(p) == 0 {
+		return false
+	}
+	for len(p) > 0 {
+		if len(p) < 9 {
+			return false
+		}
+		n := int(p[0])<<16 | int(p[1])<<8 | int(p[2])
+		switch typ, flags := p[3], p[4]; {
+		case typ == h2FrameHeaders && flags&h2FlagEndStream == 0:
+		case typ == h2FrameContinuation:
+		default:
+			return false
+		}
+		if len(p) < 9+n {
+			return false
+		}
+		p = p[9+n:]
+	}
+	return true
 }
 
 // CloseWrite lets net/http half-close before it hangs up on a refused
@@ -213,6 +305,9 @@ func (c *viewerConn) conflictingFraming() bool {
 // Close logs the requests the server refused on this connection, then
 // closes it.
 func (c *viewerConn) Close() error {
+	if c.h2 {
+		c.flushHeld()
+	}
 	c.closeOnce.Do(func() {
 		for _, rf := range c.refusals() {
 			c.s.logRefused(c, rf)
@@ -410,6 +505,7 @@ const (
 	h2FrameRSTStream    = 0x3
 	h2FrameGoAway       = 0x7
 	h2FrameContinuation = 0x9
+	h2FlagEndStream     = 0x1
 	h2FlagEndHeaders    = 0x4
 	h2FlagPadded        = 0x8
 	h2FlagPriority      = 0x20

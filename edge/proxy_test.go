@@ -12,8 +12,15 @@ import (
 // back waiting for the rest. An event stream's header reaches the viewer
 // before the first event exists, and a body of known length arrives part
 // by part as the origin writes it (the header block then travels with the
-// first part, not in a write of its own).
+// first part, not in a write of its own). Over HTTP/2 too, where the edge
+// holds a header block back for a moment, waiting for its body.
 func TestProxyStreamsAsTheOriginSends(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) { testProxyStreams(t, h2) })
+	}
+}
+
+func testProxyStreams(t *testing.T, h2 bool) {
 	e := newTestEnv(t)
 	release := make(chan struct{})
 	t.Cleanup(func() {
@@ -43,13 +50,16 @@ func TestProxyStreamsAsTheOriginSends(t *testing.T) {
 	addr, _ := e.httpsOrigin("127.0.0.2", origin, "app.example.test")
 	re := e.startEdge(e.edgeConfig("", fmt.Sprintf(`    origins: [{id: app, domain_name: app.example.test, connect_to: %q, trusted_ca: %q}]
     default_behavior: {target: app, cache_policy: disabled}`, addr, e.caFile)))
-	c := re.client(false)
+	c := re.client(h2)
 
 	// The header arrives while the origin is still holding the first event:
 	// Do returns only once the viewer has it.
 	resp, err := c.Get("https://www.example.test/events")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != want {
+		t.Fatalf("%s, want HTTP/%d", resp.Proto, want)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("Content-Type %q", ct)
