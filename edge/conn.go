@@ -236,6 +236,24 @@ func (c *viewerConn) flushHeld() {
 	c.held = c.held[:0]
 }
 
+// closeHeld sends what is held before the connection closes, unless a
+// write is under way: Close must not wait for a write to a viewer that
+// does not read (closing is what unblocks it), nor block long on one.
+func (c *viewerConn) closeHeld() {
+	if !c.wmu.TryLock() {
+		return
+	}
+	defer c.wmu.Unlock()
+	if c.holdT != nil {
+		c.holdT.Stop()
+	}
+	if len(c.held) > 0 && c.heldErr == nil {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Conn.Write(c.held)
+	}
+	c.held, c.heldErr = nil, net.ErrClosed
+}
+
 // holdHeaders reports whether p is whole HTTP/2 frames, each a HEADERS
 // frame that does not end its stream or a CONTINUATION: header blocks
 // whose response body (or final response, after a 1xx) is still to come.
@@ -306,7 +324,7 @@ func (c *viewerConn) conflictingFraming() bool {
 // closes it.
 func (c *viewerConn) Close() error {
 	if c.h2 {
-		c.flushHeld()
+		c.closeHeld()
 	}
 	c.closeOnce.Do(func() {
 		for _, rf := range c.refusals() {
