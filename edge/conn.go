@@ -160,20 +160,17 @@ func (c *viewerConn) Read(p []byte) (int, error) {
 // Write notes what the server answers while no handler runs (HTTP/1), or
 // the stream and connection errors it sends (HTTP/2).
 func (c *viewerConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	h2 := c.h2
-	if h2 {
+	if c.h2 { // set before the connection is served, never changed
 		// Frames are noted before they leave: once the viewer has them it
 		// may hang up, and the server's Close (which logs what was
 		// refused) must not overtake this Write.
+		c.mu.Lock()
 		c.frames.feed(p)
-	}
-	c.mu.Unlock()
-	if h2 {
+		c.mu.Unlock()
 		return c.writeH2(p)
 	}
 	n, err := c.Conn.Write(p)
-	if n > 0 && !h2 {
+	if n > 0 {
 		c.mu.Lock()
 		if c.handlers == 0 && c.periodRead > 0 {
 			c.periodWritten += int64(n)
