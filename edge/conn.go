@@ -303,7 +303,7 @@ func (c *viewerConn) handlerDone(bodyBroken bool) {
 	} else {
 		c.periodRead, c.periodWritten = 0, 0
 		c.line, c.lineDone, c.status = c.line[:0], false, nil
-		c.hdr = headerScan{}
+		c.hdr = headerScan{name: c.hdr.name[:0]} // its buffer serves the next request
 	}
 	c.mu.Unlock()
 }
@@ -448,10 +448,11 @@ type headerScan struct {
 }
 
 func (h *headerScan) feed(b []byte) {
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
 		if h.done {
 			return
 		}
+		c := b[i]
 		if c == '\n' {
 			if h.atLineStart && h.started {
 				h.done = true // the blank line ending the headers
@@ -466,6 +467,13 @@ func (h *headerScan) feed(b []byte) {
 		}
 		h.atLineStart = false
 		if !h.started || !h.inName {
+			// The rest of the line (the request line, a field value) tells
+			// nothing: jump to its end rather than look at every byte.
+			j := bytes.IndexByte(b[i+1:], '\n')
+			if j < 0 {
+				return
+			}
+			i += j // the next byte looked at is the '\n'
 			continue
 		}
 		if c == ':' {

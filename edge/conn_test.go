@@ -116,3 +116,30 @@ func TestViewerConnCloseUnblocksAStuckWrite(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, b)
 }
+
+// The framing scan finds Content-Length and Transfer-Encoding among a
+// request's header fields, in any case, however the request is cut into
+// reads, and nothing after the blank line (a body that looks like a header).
+func TestHeaderScanFindsFraming(t *testing.T) {
+	for _, tc := range []struct {
+		req    string
+		cl, te bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false, false},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", true, false},
+		{"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nCONTENT-LENGTH: 5\r\n\r\n", true, true},
+		{"POST / HTTP/1.1\r\nUser-Agent: x Content-Length: 5\r\n\r\n", false, false},
+		{"POST /Content-Length: HTTP/1.1\r\nX: y\r\n\r\nTransfer-Encoding: chunked\r\n", false, false},
+		{"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\nContent-Length: 1\n", false, true},
+	} {
+		for cut := 0; cut <= len(tc.req); cut++ {
+			var h headerScan
+			h.feed([]byte(tc.req[:cut]))
+			h.feed([]byte(tc.req[cut:]))
+			if h.contentLength != tc.cl || h.transferEncoding != tc.te {
+				t.Fatalf("%q cut at %d: Content-Length %v, Transfer-Encoding %v; want %v, %v",
+					tc.req, cut, h.contentLength, h.transferEncoding, tc.cl, tc.te)
+			}
+		}
+	}
+}

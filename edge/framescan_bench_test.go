@@ -44,3 +44,21 @@ func BenchmarkFrameScanResponse(b *testing.B) {
 		b.Fatalf("the edge's own responses counted as refusals: %v", f.refused)
 	}
 }
+
+// BenchmarkHeaderScanBrowserRequest is the framing scan's cost for a
+// request as a browser sends it (about 700 bytes of header fields).
+func BenchmarkHeaderScanBrowserRequest(b *testing.B) {
+	req := []byte("GET /assets/app.js?v=3 HTTP/1.1\r\nHost: www.example.test\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +
+		"Accept: */*\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n" +
+		"Referer: https://www.example.test/\r\nSec-Fetch-Dest: script\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Site: same-origin\r\n" +
+		"Cookie: session=0123456789abcdef0123456789abcdef; prefs=dark; _ga=GA1.1.123456789.1700000000\r\n" +
+		"sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\nsec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n\r\n")
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	var h headerScan
+	for b.Loop() {
+		h = headerScan{name: h.name[:0]} // as handlerDone resets it
+		h.feed(req)
+	}
+}
