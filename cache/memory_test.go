@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -106,4 +108,82 @@ func TestMemoryGetSetDeleteExpiry(t *testing.T) {
 	if _, err := m.Get(ctx, "d2"); err != nil {
 		t.Fatal("DeleteFunc removed too much")
 	}
+}
+
+// smallObject is a stored 1 KiB response with the header fields an origin
+// typically sends, as issue 14 measured them.
+func smallObject(i int) *Entry {
+	now := time.Now()
+	return &Entry{
+		Kind: KindResponse, Status: 200,
+		Header: http.Header{
+			"Content-Type":   {"application/octet-stream"},
+			"Content-Length": {"1024"},
+			"Date":           {now.UTC().Format(http.TimeFormat)},
+			"Last-Modified":  {t0.Format(http.TimeFormat)},
+			"Etag":           {fmt.Sprintf(`"%08x-400"`, i)},
+			"Cache-Control":  {"public, max-age=3600"},
+			"Server":         {"origin"},
+		},
+		Body:        make([]byte, 1024), // its own, as read from an origin
+		RequestTime: now, ResponseTime: now, Lifetime: time.Hour,
+		Path: fmt.Sprintf("/objects/%d", i),
+	}
+}
+
+// heapPerObject fills a tier (large enough to evict nothing) with n small
+// objects and returns the live heap they added per object and what the
+// tier weighed per object.
+func heapPerObject(t testing.TB, n int) (heap, weighed, objects float64) {
+	m := newMemory(t, 4<<30)
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		if err := m.Set(ctx, fmt.Sprintf("https://www.example.test/objects/%d?v=1", i), smallObject(i), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.CleanUp()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if m.Len() != n {
+		t.Fatalf("tier holds %d of %d objects", m.Len(), n)
+	}
+	heap = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+	weighed = float64(m.WeightedSize()) / float64(n)
+	objects = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / float64(n)
+	runtime.KeepAlive(m)
+	return heap, weighed, objects
+}
+
+// TestMemoryWeighsHeap checks the weigher is honest: what the tier counts
+// per object is what an object really adds to the heap, within 10%, so
+// that the byte bound bounds memory (issue 14: 1.7 KB counted, 2.5 KB
+// used).
+func TestMemoryWeighsHeap(t *testing.T) {
+	heap, weighed, _ := heapPerObject(t, 20_000)
+	t.Logf("heap %.0f B/object, weighed %.0f B/object", heap, weighed)
+	if heap > weighed*1.1 || heap < weighed*0.9 {
+		t.Fatalf("an object costs %.0f bytes of heap but is weighed %.0f", heap, weighed)
+	}
+}
+
+// BenchmarkMemoryOverhead measures what a small object costs in the
+// memory tier: heap per object, what the tier weighs it, and the overhead
+// beyond its encoding and key (otter's node and index), which is
+// memEntryOverhead.
+func BenchmarkMemoryOverhead(b *testing.B) {
+	const n = 100_000
+	var heap, weighed, objects float64
+	for b.Loop() {
+		heap, weighed, objects = heapPerObject(b, n)
+	}
+	b.ReportMetric(objects, "heap-objects/object")
+	key := sizeClass(len("https://www.example.test/objects/50000?v=1"))
+	block := cap(encodeFlat(smallObject(n / 2)))
+	b.ReportMetric(heap, "B/object-heap")
+	b.ReportMetric(weighed, "B/object-weighed")
+	b.ReportMetric(heap-float64(key+block), "B/object-overhead")
 }
