@@ -40,6 +40,11 @@ type Entry struct {
 	StaleWhileRevalidate, StaleIfError time.Duration
 	// NoStale forbids serving the entry stale.
 	NoStale bool
+	// ownHeader is set on an entry decoded for one caller alone (the
+	// memory tier's Get): nothing else holds its Header map, so the hit
+	// answered from it may make that map the response's header rather
+	// than copy it.
+	ownHeader bool // beside NoStale: in its padding
 	// Path is the request path (decoded), matched by invalidations.
 	Path string
 	// VaryFields are the canonical names of the fields in Vary, sorted.

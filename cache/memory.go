@@ -94,6 +94,7 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	if err := decodeShared(it.b, &fe.Entry, fe.strs[:0]); err != nil {
 		return nil, fmt.Errorf("memory cache: %w", err) // unreachable: Set encoded it
 	}
+	fe.ownHeader = true
 	return &fe.Entry, nil
 }
 

@@ -187,3 +187,68 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 	b.ReportMetric(weighed, "B/object-weighed")
 	b.ReportMetric(heap-float64(key+block), "B/object-overhead")
 }
+
+// TestMemoryEntriesArePrivate checks the flat tier's copies: changing the
+// entry given to Set, or one Get returned, changes nothing stored.
+func TestMemoryEntriesArePrivate(t *testing.T) {
+	m := newMemory(t, 1<<20)
+	ctx := context.Background()
+	e := sampleEntry()
+	if err := m.Set(ctx, "a", e, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	e.Body[0] = 'X'
+	e.Header.Set("Content-Type", "changed/after-set")
+	got, err := m.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Header.Set("Age", "5")
+	got.Header.Add("X-Multi", "c")
+	got.Header.Del("Etag")
+	got, err = m.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sampleEntry()
+	if string(got.Body) != string(want.Body) || got.Header.Get("Content-Type") != "text/html" ||
+		got.Header.Get("Age") != "" || got.Header.Get("Etag") != `"v1"` || len(got.Header["X-Multi"]) != 2 ||
+		got.Path != want.Path || len(got.VaryFields) != 1 || !got.ResponseTime.Equal(want.ResponseTime) {
+		t.Fatalf("stored entry changed: %+v", got)
+	}
+}
+
+// TestDoHitsLeaveTheStoredHeader checks that hits answered from the memory
+// tier's decoded header (reused as the response's) never leak what one
+// response added into the next: Age, a 206's Content-Range, a 304's
+// missing fields.
+func TestDoHitsLeaveTheStoredHeader(t *testing.T) {
+	clk := &clock{t: t0}
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("ETag", `"e1"`)
+		fmt.Fprint(w, "0123456789")
+	})
+	c := newCache(t, clk, nil)
+	if resp, _ := do(t, c, pol, o, "GET", "https://e.com/h"); resp.Outcome != Miss {
+		t.Fatalf("first GET: %v", resp.Outcome)
+	}
+	clk.Add(3 * time.Second)
+	for _, kv := range [][]string{{"Range", "bytes=2-4"}, {"If-None-Match", `"e1"`}, nil} {
+		resp, body := do(t, c, pol, o, "GET", "https://e.com/h", kv...)
+		if resp.Outcome != Hit {
+			t.Fatalf("%v: %v", kv, resp.Outcome)
+		}
+		if kv == nil && (resp.Status != 200 || body != "0123456789" || resp.Header.Get("Content-Range") != "" ||
+			resp.Header.Get("Content-Type") != "text/plain" || resp.Header.Get("Content-Length") != "10") {
+			t.Fatalf("full hit after a 206 and a 304: %d %q %v", resp.Status, body, resp.Header)
+		}
+		if ages := resp.Header.Values("Age"); len(ages) != 1 || ages[0] != "3" {
+			t.Fatalf("%v: Age %q", kv, ages)
+		}
+	}
+	if n := o.calls.Load(); n != 1 {
+		t.Fatalf("%d origin calls", n)
+	}
+}
