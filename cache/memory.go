@@ -200,9 +200,10 @@ func (m *Memory) Usage() (bytes int64, entries int) {
 	return int64(m.c.WeightedSize()), m.c.EstimatedSize()
 }
 
-// MaxObjectSize is the largest entry Set keeps (ObjectLimiter), less a
-// little for the key and header.
-func (m *Memory) MaxObjectSize() int64 { return max(m.maxObj-4096, 0) }
+// MaxObjectSize is the largest body Set keeps (ObjectLimiter): the object
+// limit less room for the key, the header and the allocator's rounding of
+// a large block to whole 8 KiB pages.
+func (m *Memory) MaxObjectSize() int64 { return max(m.maxObj-16<<10, 0) }
 
 // Len is the number of entries held.
 func (m *Memory) Len() int { return m.c.EstimatedSize() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -250,5 +251,20 @@ func TestDoHitsLeaveTheStoredHeader(t *testing.T) {
 	}
 	if n := o.calls.Load(); n != 1 {
 		t.Fatalf("%d origin calls", n)
+	}
+}
+
+// TestMemoryTakesItsMaxObjectSize checks the tier keeps a body as large as
+// the MaxObjectSize it advertises (what the cache reads into memory to
+// store), although the block holding it is rounded up to whole pages.
+func TestMemoryTakesItsMaxObjectSize(t *testing.T) {
+	for _, bound := range []int64{1 << 20, 16 << 20, 256 << 20} {
+		m := newMemory(t, bound)
+		e := smallObject(1)
+		e.Header.Set("Set-Cookie2", strings.Repeat("c", 4000)) // a large header too
+		e.Body = make([]byte, m.MaxObjectSize())
+		if err := m.Set(context.Background(), "https://www.example.test/"+strings.Repeat("k", 1000), e, time.Hour); err != nil {
+			t.Fatalf("bound %d: a %d-byte body: %v", bound, len(e.Body), err)
+		}
 	}
 }
