@@ -2,10 +2,8 @@ package cache
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -25,14 +23,18 @@ type MemoryOptions struct {
 // Memory is the byte-bounded memory tier, built on otter (W-TinyLFU with a
 // weigher, per-entry expiry).
 //
-// Each entry is kept flat: its encoding (MarshalBinary) in one byte slice,
-// which holds no pointers, so a full tier costs the garbage collector a few
-// objects per entry to mark rather than a header map and dozens of strings
-// (issue 14: a tier of 150,000 objects held as Entry values made every GC
-// cycle slow and hits 30% slower). Get decodes a fresh Entry whose strings
-// and body are views of the stored bytes, so it copies no header text.
+// Each entry is kept flat: its encoding without the body (appendMeta) in
+// one byte slice and its body in another, neither holding pointers, so a
+// full tier costs the garbage collector a few objects per entry to mark
+// rather than a header map and dozens of strings (issue 14: a tier of
+// 150,000 objects held as Entry values made every GC cycle slow and hits
+// 30% slower). Get decodes a fresh Entry whose strings and body are views
+// of the stored bytes, so it copies no header text. The body has a block
+// of its own because header strings can outlive a response (an HTTP/2
+// connection's HPACK table keeps up to 4 KiB of fields it sent): they pin
+// only the small header block, never a large body.
 //
-// The weight of an entry is what it costs on the heap: its block as
+// The weight of an entry is what it costs on the heap: its blocks as
 // allocated (rounded up to the allocator's size class), its key, and
 // memEntryOverhead for otter's node and index slot.
 type Memory struct {
@@ -41,21 +43,22 @@ type Memory struct {
 	now    func() time.Time
 }
 
-// memItem is what otter holds per entry: b is the entry's encoding, never
-// written after Set (Get's decoded strings point into it).
+// memItem is what otter holds per entry: meta is the entry's encoding
+// without the body, and body the body; neither is written after Set
+// (Get's decoded entries point into them).
 type memItem struct {
-	b      []byte
-	ttl    time.Duration
-	weight uint32
+	meta, body []byte
+	ttl        time.Duration
+	weight     uint32
 }
 
 // memEntryOverhead is the heap an entry costs beyond its block and key:
 // otter's node (key and memItem inline, its links, expiry and weight
-// fields) and its hash-table slot. BenchmarkMemoryOverhead measured 135
-// bytes per object at 100,000 and at 200,000 objects of 1 KiB (1,591
-// bytes of heap each, 3 heap objects; the tier of Entry values used 2,023
-// bytes in 17 objects and weighed them 1,656).
-const memEntryOverhead = 136
+// fields) and its hash-table slot. BenchmarkMemoryOverhead measured 167
+// bytes per object at 100,000 and at 200,000 objects of 1 KiB (1,527
+// bytes of heap each, in 4 heap objects; the tier of Entry values used
+// 2,023 bytes in 17 objects and weighed them 1,656).
+const memEntryOverhead = 168
 
 // NewMemory builds a memory tier; Close it to stop its maintenance goroutine.
 func NewMemory(o MemoryOptions) (*Memory, error) {
@@ -91,7 +94,7 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 		return nil, ErrNotFound
 	}
 	fe := new(flatEntry)
-	if err := decodeShared(it.b, &fe.Entry, fe.strs[:0]); err != nil {
+	if err := decodeShared(it, &fe.Entry, fe.strs[:0]); err != nil {
 		return nil, fmt.Errorf("memory cache: %w", err) // unreachable: Set encoded it
 	}
 	fe.ownHeader = true
@@ -105,12 +108,14 @@ type flatEntry struct {
 	strs [16]string
 }
 
-// decodeShared decodes a block that is never written again, sharing its
-// bytes instead of copying them, with strs as room for its string slices.
-func decodeShared(b []byte, e *Entry, strs []string) error {
-	d := decoder{b: b, shared: true, strs: strs}
+// decodeShared decodes an item, whose blocks are never written again,
+// sharing its bytes instead of copying them, with strs as room for its
+// string slices. The body is capped: an append to it cannot write into
+// the stored block.
+func decodeShared(it memItem, e *Entry, strs []string) error {
+	d := decoder{b: it.meta, shared: true, strs: strs}
 	d.meta(e)
-	e.Body = d.bytes()
+	e.Body = it.body[:len(it.body):len(it.body)]
 	return d.finish()
 }
 
@@ -127,25 +132,27 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, ttl time.Duration)
 	}
 	cp := *e
 	cp.Expires = m.now().Add(ttl)
-	b := encodeFlat(&cp)
-	w := int64(cap(b)) + int64(sizeClass(len(key))) + memEntryOverhead
+	it := flatten(&cp)
+	it.ttl = ttl
+	w := it.size() + int64(sizeClass(len(key))) + memEntryOverhead
 	if w > m.maxObj {
 		return fmt.Errorf("memory cache: %d bytes over the %d-byte object limit: %w", w, m.maxObj, ErrTooLarge)
 	}
-	m.c.Set(key, memItem{b: b, ttl: ttl, weight: uint32(w)})
+	it.weight = uint32(w)
+	m.c.Set(key, it)
 	return nil
 }
 
-// encodeFlat is e's encoding in a block of its own whose capacity is what
-// the allocator gave it (append rounds a new array up to its size class),
-// so cap is the block's real cost.
-func encodeFlat(e *Entry) []byte {
+// flatten copies e into blocks of its own, each with the capacity the
+// allocator gave it (append rounds a new array up to its size class), so
+// that cap is a block's real cost.
+func flatten(e *Entry) memItem {
 	meta := appendMeta(make([]byte, 0, 512), e)
-	n := len(meta) + binary.MaxVarintLen64 + len(e.Body)
-	b := slices.Grow([]byte(nil), n)
-	b = append(b, meta...)
-	return appendBytes(b, e.Body)
+	return memItem{meta: append([]byte(nil), meta...), body: append([]byte(nil), e.Body...)}
 }
+
+// size is the heap the item's blocks take.
+func (it memItem) size() int64 { return int64(cap(it.meta) + cap(it.body)) }
 
 // sizeClass approximates the allocator's rounding of a small allocation of
 // n bytes (Go's size classes, runtime/sizeclasses.go): keys are small, and
@@ -180,7 +187,7 @@ func (m *Memory) DeleteFunc(match func(key string, e *Entry) bool) int {
 	n := 0
 	for k, it := range m.c.All() {
 		var e Entry
-		if decodeShared(it.b, &e, nil) == nil && match(k, &e) {
+		if decodeShared(it, &e, nil) == nil && match(k, &e) {
 			m.c.Invalidate(k)
 			n++
 		}

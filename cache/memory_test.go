@@ -183,7 +183,7 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 	}
 	b.ReportMetric(objects, "heap-objects/object")
 	key := sizeClass(len("https://www.example.test/objects/50000?v=1"))
-	block := cap(encodeFlat(smallObject(n / 2)))
+	block := int(flatten(smallObject(n / 2)).size())
 	b.ReportMetric(heap, "B/object-heap")
 	b.ReportMetric(weighed, "B/object-weighed")
 	b.ReportMetric(heap-float64(key+block), "B/object-overhead")
