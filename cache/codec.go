@@ -109,6 +109,9 @@ type decoder struct {
 	// strs, when not nil, is room for the Vary fields and header values,
 	// so that small entries take no allocation of their own for them.
 	strs []string
+	// room is how many fields the header map is made ready to take
+	// beyond those decoded.
+	room int
 }
 
 // strings returns an empty slice with room for n strings, from d.strs
@@ -229,7 +232,7 @@ func (d *decoder) meta(e *Entry) {
 		}
 	}
 	n := d.count()
-	e.Header = make(http.Header, n)
+	e.Header = make(http.Header, n+d.room)
 	// All values share one array (most fields have one value), capped per
 	// field as Header.Clone does so that an Add to one cannot spill into
 	// the next: one allocation instead of one per field.

@@ -113,7 +113,10 @@ type flatEntry struct {
 // string slices. The body is capped: an append to it cannot write into
 // the stored block.
 func decodeShared(it memItem, e *Entry, strs []string) error {
-	d := decoder{b: it.meta, shared: true, strs: strs}
+	// The header map gets room for the fields Respond adds (Age,
+	// Accept-Ranges, Content-Length) to the map it reuses (respondOwn):
+	// growing a full map past 8 fields would allocate it twice.
+	d := decoder{b: it.meta, shared: true, strs: strs, room: 3}
 	d.meta(e)
 	e.Body = it.body[:len(it.body):len(it.body)]
 	return d.finish()
