@@ -268,3 +268,43 @@ func TestMemoryTakesItsMaxObjectSize(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryEntryOutlivesEviction checks an entry from Get stays intact
+// after the tier drops it and the collector runs: its strings and body
+// are views of the stored blocks, which they must keep alive.
+func TestMemoryEntryOutlivesEviction(t *testing.T) {
+	m := newMemory(t, 1<<20)
+	ctx := context.Background()
+	if err := m.Set(ctx, "a", smallObject(7), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	m.CleanUp()
+	var junk [][]byte
+	for range 3 {
+		runtime.GC()
+		for range 2000 { // reuse the freed memory, if it was freed
+			b := make([]byte, 1024)
+			for i := range b {
+				b[i] = 0xAA
+			}
+			junk = append(junk, b)
+		}
+	}
+	runtime.KeepAlive(junk)
+	want := smallObject(7)
+	for k := range want.Header {
+		if k != "Date" && got.Header.Get(k) != want.Header.Get(k) {
+			t.Errorf("%s: %q, want %q", k, got.Header.Get(k), want.Header.Get(k))
+		}
+	}
+	if got.Path != want.Path || len(got.Body) != 1024 || strings.Count(string(got.Body), "\x00") != 1024 {
+		t.Fatalf("entry changed after eviction: path %q, body %d bytes", got.Path, len(got.Body))
+	}
+}
