@@ -199,8 +199,9 @@ func (e *Entry) Clone() *Entry {
 	return &c
 }
 
-// Size approximates the entry's memory footprint in bytes, for the memory
-// tier's byte bound.
+// Size approximates the entry's memory footprint in bytes as an Entry
+// value, for deciding what is small (the memory tier weighs its own flat
+// copy exactly).
 func (e *Entry) Size() int {
 	n := 160 + len(e.Body) + len(e.Path)
 	for k, vs := range e.Header {
