@@ -52,7 +52,7 @@ type memItem struct {
 	weight     uint32
 }
 
-// memEntryOverhead is the heap an entry costs beyond its block and key:
+// memEntryOverhead is the heap an entry costs beyond its blocks and key:
 // otter's node (key and memItem inline, its links, expiry and weight
 // fields) and its hash-table slot. BenchmarkMemoryOverhead measured 167
 // bytes per object at 100,000 and at 200,000 objects of 1 KiB (1,527
@@ -86,8 +86,8 @@ func NewMemory(o MemoryOptions) (*Memory, error) {
 
 // Get returns the entry at key or ErrNotFound. It does not block. The
 // entry is the caller's own (its header map may be changed), but its
-// strings and body are views of the stored block, which keeps that block
-// alive while they are.
+// strings and body are views of the stored blocks, which they keep alive
+// (TestMemoryEntryOutlivesEviction).
 func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	it, ok := m.c.GetIfPresent(key)
 	if !ok {
