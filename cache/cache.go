@@ -164,7 +164,10 @@ type Response struct {
 	// Stream is the origin's body on Pass; the caller must Close it. Header
 	// is then the origin's, hop-by-hop fields included.
 	Stream io.ReadCloser
-	// Entry is the cached entry the response came from, if any.
+	// Entry is the cached entry the response came from, if any. On a
+	// fresh hit from the memory tier its Header is Header above (the
+	// entry was decoded for this request alone and its map reused): read
+	// its fields, not its header.
 	Entry *Entry
 	// Stored reports, on a Miss or Pass, whether the origin's response was
 	// stored (RFC 9211 "stored"); Detail says why not when it was not
@@ -212,7 +215,7 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	if e != nil {
 		switch e.Freshness(c.o.Now()) {
 		case Fresh:
-			return c.respond(e, r, Hit), nil
+			return c.respondOwn(e, r), nil
 		case StaleRevalidateInBackground:
 			oreq, pc := fillRequest(ctx, r, p, vary), p // pc: only this path pays for a heap copy
 			c.group.Background(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
@@ -385,6 +388,17 @@ func (c *Cache) respond(e *Entry, r *http.Request, o Outcome) *Response {
 	}
 	status, h, body := Respond(e, r, c.o.Now())
 	return &Response{Outcome: o, Status: status, Header: h, Body: body, Entry: e}
+}
+
+// respondOwn answers a fresh hit from an entry this request alone holds
+// (it goes nowhere else: no refresh, no other waiter), so that its decoded
+// header can become the response's.
+func (c *Cache) respondOwn(e *Entry, r *http.Request) *Response {
+	if e.Content != nil || !e.ownHeader {
+		return c.respond(e, r, Hit)
+	}
+	status, h, body := respondOwn(e, r, c.o.Now())
+	return &Response{Outcome: Hit, Status: status, Header: h, Body: body, Entry: e}
 }
 
 // respondFetched answers from a fetch that yielded an entry.

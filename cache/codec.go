@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unsafe"
 )
 
 // Encoding: "EGC" + version, then the fields below, each integer a
@@ -101,6 +102,26 @@ func fromUnixNano(n int64) time.Time {
 type decoder struct {
 	b   []byte
 	err error
+	// shared makes strings views of b instead of copies: for a blob that
+	// is never written again and may be retained by them (the memory
+	// tier's, see Memory.Get).
+	shared bool
+	// strs, when not nil, is room for the Vary fields and header values,
+	// so that small entries take no allocation of their own for them.
+	strs []string
+	// room is how many fields the header map is made ready to take
+	// beyond those decoded.
+	room int
+}
+
+// strings returns an empty slice with room for n strings, from d.strs
+// while it lasts.
+func (d *decoder) strings(n int) []string {
+	if l := len(d.strs); n <= cap(d.strs)-l {
+		d.strs = d.strs[:l+n]
+		return d.strs[l : l : l+n]
+	}
+	return make([]string, 0, n)
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -166,7 +187,15 @@ func (d *decoder) bytes() []byte {
 	return out
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string {
+	b := d.bytes()
+	if d.shared && len(b) > 0 {
+		// Safe only because the caller promised b is immutable: the
+		// string keeps the whole blob alive and sees it as it is.
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
+}
 
 func (d *decoder) meta(e *Entry) {
 	if len(d.b) < len(codecMagic)+1 || string(d.b[:len(codecMagic)]) != codecMagic {
@@ -197,20 +226,27 @@ func (d *decoder) meta(e *Entry) {
 	e.Expires = fromUnixNano(d.varint())
 	e.Path = d.string()
 	if n := d.count(); n > 0 {
-		e.VaryFields = make([]string, n)
-		for i := range e.VaryFields {
-			e.VaryFields[i] = d.string()
+		e.VaryFields = d.strings(n)
+		for range n {
+			e.VaryFields = append(e.VaryFields, d.string())
 		}
 	}
 	n := d.count()
-	e.Header = make(http.Header, n)
+	e.Header = make(http.Header, n+d.room)
+	// All values share one array (most fields have one value), capped per
+	// field as Header.Clone does so that an Add to one cannot spill into
+	// the next: one allocation instead of one per field.
+	values := d.strs[len(d.strs):] // the header is decoded last: all the room left
+	if cap(values) < n {
+		values = make([]string, 0, n)
+	}
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.string()
-		vs := make([]string, d.count())
-		for j := range vs {
-			vs[j] = d.string()
+		start, m := len(values), d.count()
+		for range m {
+			values = append(values, d.string())
 		}
-		e.Header[k] = vs
+		e.Header[k] = values[start:len(values):len(values)]
 	}
 	e.Generation = d.uvarint()
 }

@@ -45,7 +45,9 @@
 //   - Viewer Cache-Control / Pragma are ignored, as CloudFront does.
 //
 // Memory tier: otter v2 (github.com/maypok86/otter/v2). It bounds by weight
-// (our byte count per entry), has per-entry expiry for our TTLs, and its
+// (what an entry costs on the heap: its encoding, flat in two pointer-free
+// blocks so that a full tier gives the collector little to trace, its key
+// and otter's node), has per-entry expiry for our TTLs, and its
 // W-TinyLFU admission keeps a hot set under a scan of one-hit objects better
 // than plain LRU (hashicorp/golang-lru has no byte weigher; ristretto's cost
 // is approximate and its Set may drop writes, which would make fills

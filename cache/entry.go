@@ -40,6 +40,11 @@ type Entry struct {
 	StaleWhileRevalidate, StaleIfError time.Duration
 	// NoStale forbids serving the entry stale.
 	NoStale bool
+	// ownHeader is set on an entry decoded for one caller alone (the
+	// memory tier's Get): nothing else holds its Header map, so the hit
+	// answered from it may make that map the response's header rather
+	// than copy it.
+	ownHeader bool // beside NoStale: in its padding
 	// Path is the request path (decoded), matched by invalidations.
 	Path string
 	// VaryFields are the canonical names of the fields in Vary, sorted.
@@ -194,8 +199,9 @@ func (e *Entry) Clone() *Entry {
 	return &c
 }
 
-// Size approximates the entry's memory footprint in bytes, for the memory
-// tier's byte bound.
+// Size approximates the entry's memory footprint in bytes as an Entry
+// value, for deciding what is small (the memory tier weighs its own flat
+// copy exactly).
 func (e *Entry) Size() int {
 	n := 160 + len(e.Body) + len(e.Path)
 	for k, vs := range e.Header {

@@ -17,7 +17,25 @@ import (
 //     allows (a server may ignore Range);
 //   - no body for HEAD (headers as for GET, Content-Length included).
 func Respond(e *Entry, r *http.Request, now time.Time) (status int, h http.Header, body []byte) {
-	h = e.ResponseHeader(now)
+	return respond(e, e.ResponseHeader(now), r)
+}
+
+// respondOwn is Respond for an entry whose Header is the caller's alone
+// (ownHeader): that map becomes the response's header, saving a copy on
+// the hit path, and the entry's Header is the response's afterwards.
+func respondOwn(e *Entry, r *http.Request, now time.Time) (status int, h http.Header, body []byte) {
+	if !e.ownHeader {
+		return Respond(e, r, now)
+	}
+	e.ownHeader = false
+	h = e.Header
+	h.Set("Age", strconv.FormatInt(int64(e.Age(now)/time.Second), 10))
+	return respond(e, h, r)
+}
+
+// respond builds the response in h, the stored header with Age set; it
+// reads e.Header only for validators, which it never changes in h.
+func respond(e *Entry, h http.Header, r *http.Request) (status int, _ http.Header, body []byte) {
 	h.Del(OwnTargetedField) // it speaks to this edge only
 	status, body = e.Status, e.Body
 	if e.Status == http.StatusOK || e.Status == http.StatusNoContent {

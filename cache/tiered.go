@@ -153,6 +153,7 @@ func (t *Tiered) Get(ctx context.Context, key string) (*Entry, error) {
 			continue
 		}
 		if i > 0 {
+			e.ownHeader = false // a background write into an upper tier may read it
 			t.promote(ctx, key, e, i)
 		}
 		return e, nil

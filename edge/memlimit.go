@@ -4,10 +4,10 @@ import "math"
 
 // The Go memory limit an edge sets for itself (unless GOMEMLIMIT is set):
 // the memory tier's bound times memoryLimitFactor plus memoryLimitBase.
-// The factor covers what a stored object costs beyond the bytes the tier
-// counts (maps, strings, the index; issue 14 measured 1.5x) and the base
-// covers everything else: connections, TLS state, copy buffers, responses
-// in flight, the runtime. Near the limit the garbage collector works
+// The tier weighs an object by its real heap cost (cache.Memory), so the
+// factor is room for garbage between collections (issue 14 measured 1.5x
+// when the tier undercounted), and the base covers everything else:
+// connections, TLS state, copy buffers, responses in flight, the runtime. Near the limit the garbage collector works
 // harder instead of letting garbage grow the heap; it is a soft limit, so
 // a live heap above it is slowed, not killed.
 const (

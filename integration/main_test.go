@@ -6,12 +6,15 @@ package integration
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/syncbuf"
 )
 
 // binaryPath is where TestMain builds edgegate, once per test binary.
@@ -93,4 +96,18 @@ func (c *execCmd) stop(sig syscall.Signal, d time.Duration) {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// waitListening waits until addr accepts connections, or the process ends.
+func waitListening(t *testing.T, addr string, p *execCmd, out *syncbuf.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && !p.exited() {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling a port, bounded by the deadline
+	}
+	t.Fatalf("%s not listening:\n%s", addr, out.String())
 }

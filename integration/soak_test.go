@@ -320,20 +320,6 @@ distributions:
 	}
 }
 
-// waitListening waits until addr accepts connections, or the process ends.
-func waitListening(t *testing.T, addr string, p *execCmd, out *syncbuf.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && !p.exited() {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // polling a port, bounded by the deadline
-	}
-	t.Fatalf("%s not listening:\n%s", addr, out.String())
-}
-
 // procStats reads a process's resident memory (bytes) and open file
 // descriptors from /proc.
 func procStats(t *testing.T, pid int) (rss, fds int64) {
