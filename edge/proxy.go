@@ -221,7 +221,7 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 			out = req.Clone(req.Context())
 		}
 		o.prepare(out, viewerScheme)
-		if ex != nil {
+		if ex != nil && ex.timesOrigin() {
 			out = out.WithContext(ex.traceOrigin(out.Context()))
 		}
 		resp, err := o.transport.RoundTrip(out)
@@ -252,6 +252,12 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return nil, lastErr
 }
+
+// timesOrigin reports whether the viewer's response carries Server-Timing,
+// the only reader of the origin's timings: tracing costs a context, the
+// hooks' allocations and, on top of ReverseProxy's own trace, a
+// reflective merge of the two on every request.
+func (ex *exchange) timesOrigin() bool { return ex.rhp != nil && ex.rhp.timing }
 
 // traceOrigin measures, for Server-Timing, how long a new connection to
 // the origin took (TCP and TLS) and how long the origin took to its first
