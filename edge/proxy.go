@@ -330,7 +330,17 @@ func (s *Server) newProxy(t *target) streamingProxy {
 				result = accesslog.ResultError
 			}
 			ex.classify(result, result, result)
-			s.edgeHeaders(resp.Header, ex, result)
+			h := resp.Header
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				// The header goes to the viewer's map here, its values in
+				// one array, rather than through ReverseProxy's copy, which
+				// allocates per field; the upgrade of a 101 needs it left on
+				// resp. The hop-by-hop fields are gone already.
+				h = ex.Header()
+				copyEndToEnd(h, resp.Header)
+				resp.Header = http.Header{}
+			}
+			s.edgeHeaders(h, ex, result)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -353,32 +363,44 @@ func (s *Server) newProxy(t *target) streamingProxy {
 // steered by a viewer; a viewer's own value is kept only when the origin
 // request policy names the header (it is then on out already).
 func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchange) {
+	// The values share one array (capped slices, so an Add to one cannot
+	// spill into the next): this runs on every origin request.
+	v := make([]string, 0, 5)
+	set := func(k, value string) {
+		v = append(v, value)
+		out[k] = v[len(v)-1 : len(v) : len(v)]
+	}
 	client := stripPort(viewer.RemoteAddr)
 	if xff := viewer.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 		client = strings.Join(xff, ", ") + ", " + client
 	}
-	out.Set("X-Forwarded-For", client)
+	set("X-Forwarded-For", client)
 	proto := "http"
 	if viewer.TLS != nil {
 		proto = "https"
 	}
-	out.Set("X-Forwarded-Proto", proto)
+	set("X-Forwarded-Proto", proto)
 	if out.Get("X-Forwarded-Host") == "" {
-		out.Set("X-Forwarded-Host", strings.ToLower(strings.TrimSuffix(stripPort(viewer.Host), ".")))
+		set("X-Forwarded-Host", strings.ToLower(strings.TrimSuffix(stripPort(viewer.Host), ".")))
 	}
 	if ex != nil {
-		addVia(out, ex.st.cfg.Edge.Location)
-		out.Set("X-Edge-Request-Id", ex.id)
+		set("Via", via(out, ex.st.cfg.Edge.Location))
+		set("X-Edge-Request-Id", ex.id)
 	}
+}
+
+// via is the Via header with this edge's hop appended.
+func via(h http.Header, location string) string {
+	hop := "1.1 " + location + " (edgegate)"
+	if v := h.Get("Via"); v != "" {
+		return v + ", " + hop
+	}
+	return hop
 }
 
 // addVia appends this edge's hop to the Via header.
 func addVia(h http.Header, location string) {
-	via := "1.1 " + location + " (edgegate)"
-	if v := h.Get("Via"); v != "" {
-		via = v + ", " + via
-	}
-	h.Set("Via", via)
+	h.Set("Via", via(h, location))
 }
 
 // edgeHeaders adds the headers every edge response carries. The keys are
