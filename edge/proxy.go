@@ -55,7 +55,27 @@ func (p streamingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	p.ReverseProxy.ServeHTTP(w, r)
+	out := w
+	if ex, ok := w.(*exchange); ok {
+		out = flushWriter{ex}
+	}
+	p.ReverseProxy.ServeHTTP(out, r)
+}
+
+// flushWriter flushes every write of the body at once: the viewer's first
+// byte follows the origin's. ReverseProxy's FlushInterval of -1 does the
+// same, but arms a timer per response that fires at once, in a goroutine
+// of its own, and locks a mutex per write. The header block alone is not
+// flushed (see exchange.Flush), so a small response still leaves in one
+// write.
+type flushWriter struct{ *exchange }
+
+func (w flushWriter) Write(p []byte) (int, error) {
+	n, err := w.exchange.Write(p)
+	if err == nil {
+		w.exchange.Flush()
+	}
+	return n, err
 }
 
 // copyBufferSize is the buffer bodies are copied through, as io.Copy's.
@@ -349,8 +369,10 @@ func (s *Server) newProxy(t *target) streamingProxy {
 		},
 		// Stream as the origin sends: the viewer's first byte follows the
 		// origin's, and a body cut midway still reaches the viewer as far as
-		// it got, with the status it was sent.
-		FlushInterval: -1,
+		// it got, with the status it was sent. flushWriter flushes every
+		// write; ReverseProxy adds its own flushing only for a body of
+		// unknown length and event streams.
+		FlushInterval: 0,
 		ErrorLog:      s.stdlog,
 	}}
 }
