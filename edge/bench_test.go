@@ -210,3 +210,30 @@ func BenchmarkMiss(b *testing.B) {
 		serve()
 	}
 }
+
+// BenchmarkMissConcurrent is BenchmarkMiss with 8 viewers per core asking
+// for the same no-store object at once, as the bench-edge miss test does:
+// what collapsing costs when only one viewer may have the response.
+func BenchmarkMissConcurrent(b *testing.B) {
+	s, newRequest := benchEdge(b, `    default_behavior: {target: app, cache_policy: {default_ttl: 1h, key: {query_strings: none}}}`)
+	w := &benchWriter{h: http.Header{}}
+	s.serveViewer(w, newRequest("/nostore/1k.bin"))
+	if w.status != http.StatusOK || w.n != 1024 {
+		b.Fatalf("first request: %d, %d bytes", w.status, w.n)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		r := newRequest("/nostore/1k.bin")
+		w := &benchWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			w.status, w.n = 0, 0
+			s.serveViewer(w, r)
+			if w.status != http.StatusOK || w.n != 1024 {
+				b.Errorf("%d, %d bytes", w.status, w.n)
+				return
+			}
+		}
+	})
+}
