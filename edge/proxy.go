@@ -358,7 +358,7 @@ func (s *Server) newProxy(t *target) streamingProxy {
 				// resp. The hop-by-hop fields are gone already.
 				h = ex.Header()
 				copyEndToEnd(h, resp.Header)
-				resp.Header = http.Header{}
+				resp.Header = nil // ReverseProxy only reads it from here on
 			}
 			s.edgeHeaders(h, ex, result)
 			return nil
