@@ -23,6 +23,10 @@ import (
 )
 
 const (
+	// storageCloseWait bounds how long Close waits for certmagic's jobs to
+	// release the certificate storage.
+	storageCloseWait = 10 * time.Second
+
 	acmeTLS1      = "acme-tls/1"
 	challengePath = "/.well-known/acme-challenge/"
 )
@@ -34,11 +38,19 @@ func (m *Manager) startACME(ctx context.Context, cfg Config) error {
 	log := m.opts.Logger.With().Str("component", "acme").Logger()
 	zlog := zap.New(zerologCore{log: log})
 
-	storage, closeStorage, err := openStorage(ctx, cfg.Storage, log)
+	opened, closeStorage, err := openStorage(ctx, cfg.Storage, log)
 	if err != nil {
 		return err
 	}
-	m.closers = append(m.closers, closeStorage)
+	storage, gate := newGatedStorage(opened)
+	m.closers = append(m.closers, func() {
+		// certmagic's jobs see the cancelled context at their next step;
+		// an ACME request in flight is bounded by its own timeout.
+		if !gate.close(storageCloseWait) {
+			log.Warn().Dur("waited", storageCloseWait).Msg("certificate storage closed with an order still running: it may leave a lock that expires on its own")
+		}
+		closeStorage()
+	})
 
 	// An unknown profile would fail every order, in the background and
 	// over and over: refuse it at start, naming what the CA offers. A CA

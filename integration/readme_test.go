@@ -192,6 +192,9 @@ type readmeRun struct {
 	caFile  string // the CA of those certificates, with the system roots
 }
 
+// demoIP is the README demo's loopback address, used by no other test.
+const demoIP = "127.0.0.80"
+
 func TestREADME(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
@@ -203,11 +206,14 @@ func TestREADME(t *testing.T) {
 	r.subst = []string{"10.0.1.5:443", r.lb}
 
 	// Make's variables, for the two targets whose defaults suit a person
-	// more than a test: other demo ports, a small bench-logs file.
-	demoHTTP, demoHTTPS, demoAdmin := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	// more than a test: other demo ports, a small bench-logs file. The
+	// demo needs fixed ports, chosen here and bound only after make has
+	// built the binary; on an address of its own no other test's
+	// listener or outgoing connection can take them in that gap.
+	demoHTTP, demoHTTPS, demoAdmin := freePort(t, demoIP), freePort(t, demoIP), freePort(t, demoIP)
 	r.env = append(os.Environ(),
 		"SSL_CERT_FILE="+r.caFile, // the system roots, and the test load balancer's CA as if it were public
-		"DEMO_ARGS=-http 127.0.0.1:"+demoHTTP+" -https 127.0.0.1:"+demoHTTPS+" -admin 127.0.0.1:"+demoAdmin,
+		"DEMO_ARGS=-http "+demoIP+":"+demoHTTP+" -https "+demoIP+":"+demoHTTPS+" -admin "+demoIP+":"+demoAdmin,
 		"BENCH_LOGS_SIZE=4MiB", "TMPDIR="+t.TempDir(),
 	)
 	r.sh = startShell(t, r.work, r.env)
