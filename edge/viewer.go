@@ -199,6 +199,9 @@ func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int
 }
 
 func stripPort(hostport string) string {
+	if !strings.Contains(hostport, ":") {
+		return strings.Trim(hostport, "[]") // no port: SplitHostPort would fail, at an allocation per request
+	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}
