@@ -62,6 +62,9 @@ type Cache struct {
 	// asks meanwhile reads along instead of fetching again.
 	fills   sync.Map
 	filling sync.WaitGroup
+	// passes marks the keys that answer unstorable responses, which are
+	// fetched without collapsing.
+	passes *passMarks
 }
 
 // New builds a Cache over a store (typically a Tiered).
@@ -81,7 +84,7 @@ func New(store Store, o Options) *Cache {
 	if o.Invalidator == nil {
 		o.Invalidator = NewInvalidator(InvalidatorOptions{Logger: o.Logger, Now: o.Now})
 	}
-	c := &Cache{store: store, o: o}
+	c := &Cache{store: store, o: o, passes: newPassMarks()}
 	c.group.Timeout = o.FetchTimeout
 	o.Invalidator.addHook(c.purge)
 	return c
@@ -238,6 +241,9 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 			return resp, nil
 		}
 	}
+	if e == nil && c.passes.marked(skey, c.o.Now()) {
+		return c.fetchOwn(ctx, r, p, oreq, e, skey, key, origin)
+	}
 	res, _, err := c.group.Do(ctx, skey, func(fctx context.Context) (*fetchResult, error) {
 		if e == nil {
 			// A viewer paused between its lookup and here would otherwise
@@ -260,26 +266,38 @@ func (c *Cache) Do(ctx context.Context, r *http.Request, p Policy, origin Origin
 	if res.entry != nil {
 		return c.respondFetched(res, r), nil
 	}
+	c.passes.mark(skey, c.o.Now())
 	if res.claim() {
 		return c.pass(res, r), nil
 	}
 	// Someone else streams the shared fetch's unstorable response (it may
 	// be personal): fetch our own copy, uncollapsed.
+	return c.fetchOwn(ctx, r, p, oreq, e, skey, key, origin)
+}
+
+// fetchOwn fetches for one viewer alone, uncollapsed: the key's shared
+// response went to another viewer, or the key is marked as answering
+// unstorable responses (passMarks). What the origin answers is judged and
+// stored as by a collapsed fetch, and the key's mark follows the answer.
+func (c *Cache) fetchOwn(ctx context.Context, r *http.Request, p Policy, oreq *http.Request, e *Entry, skey, key string, origin Origin) (*Response, error) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.FetchTimeout)
 	defer cancel()
-	res, err = c.fetch(fctx, p, oreq, r.Header, e, key, origin)
+	res, err := c.fetchOne(fctx, p, oreq, r.Header, e, key, origin, false)
 	if err != nil {
 		return nil, err
 	}
 	if res.fill != nil {
+		c.passes.unmark(skey)
 		if resp, err := c.joinFill(ctx, res.fill, r, oreq, origin); err == nil {
 			return resp, nil
 		}
 		return c.afterFill(ctx, r, p, origin)
 	}
 	if res.entry != nil {
+		c.passes.unmark(skey)
 		return c.respondFetched(res, r), nil
 	}
+	c.passes.mark(skey, c.o.Now())
 	res.claim()
 	return c.pass(res, r), nil
 }
@@ -534,6 +552,13 @@ func (c *Cache) logStoreErr(err error, op string) {
 // fctx bounds the exchange and the body read; an unstorable response
 // outlives it, its body tied to its own context closed with the body.
 func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer http.Header, stale *Entry, key string, origin Origin) (*fetchResult, error) {
+	return c.fetchOne(fctx, p, oreq, viewer, stale, key, origin, true)
+}
+
+// fetchOne is fetch; shared says whether an unstorable response may go
+// unclaimed (a collapsed or background fetch) and so needs the timer that
+// closes it after claimWindow. A fetch for one viewer skips that timer.
+func (c *Cache) fetchOne(fctx context.Context, p Policy, oreq *http.Request, viewer http.Header, stale *Entry, key string, origin Origin, shared bool) (*fetchResult, error) {
 	octx, ocancel := context.WithCancel(context.WithoutCancel(fctx))
 	stop := context.AfterFunc(fctx, ocancel)
 	detached := false
@@ -562,7 +587,7 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 		if !ok {
 			// The 304 names another response (RFC 9111 §4.3.4): ask again,
 			// unconditionally.
-			return c.fetch(fctx, p, oreq, viewer, nil, key, origin)
+			return c.fetchOne(fctx, p, oreq, viewer, nil, key, origin, shared)
 		}
 		if d.Store {
 			c.put(octx, key, selectingHeader(viewer, p.Key, n.VaryFields), n)
@@ -606,11 +631,13 @@ func (c *Cache) fetch(fctx context.Context, p Policy, oreq *http.Request, viewer
 	detached = true
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: ocancel}
 	res := &fetchResult{stream: resp, outcome: Pass, detail: detail}
-	res.timer = time.AfterFunc(claimWindow, func() {
-		if res.claimed.CompareAndSwap(false, true) {
-			resp.Body.Close()
-		}
-	})
+	if shared {
+		res.timer = time.AfterFunc(claimWindow, func() {
+			if res.claimed.CompareAndSwap(false, true) {
+				resp.Body.Close()
+			}
+		})
+	}
 	return res, nil
 }
 

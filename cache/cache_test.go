@@ -607,3 +607,49 @@ func TestPassReleasedWhenClaimed(t *testing.T) {
 		t.Fatalf("%v %q %q", resp.Outcome, body, resp.Detail)
 	}
 }
+
+// TestDoUnstorableKeyNotCollapsed: once a key has answered an unstorable
+// response, its concurrent viewers go to the origin side by side instead
+// of queueing behind one fetch whose response only one of them may have;
+// when the response becomes storable it is stored again, and then a hit.
+func TestDoUnstorableKeyNotCollapsed(t *testing.T) {
+	clk := &clock{t: t0}
+	var cc atomic.Value
+	cc.Store("no-store")
+	var n atomic.Int64
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			<-release // the first answers at once, the next wait side by side
+		}
+		w.Header().Set("Cache-Control", cc.Load().(string))
+		fmt.Fprint(w, "mine")
+	})
+	c := newCache(t, clk, nil)
+	t.Cleanup(unblock) // runs before the origin's and cache's: a failure must not hang
+	if resp, body := do(t, c, pol, o, "GET", "https://e.com/me"); resp.Outcome != Pass || body != "mine" || resp.Detail != "no-store" {
+		t.Fatalf("first: %v %q %q", resp.Outcome, body, resp.Detail)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, body := do(t, c, pol, o, "GET", "https://e.com/me"); resp.Outcome != Pass || body != "mine" {
+				t.Errorf("concurrent: %v %q", resp.Outcome, body)
+			}
+		}()
+	}
+	waitFor(t, "both concurrent viewers' requests at the origin at once", func() bool { return o.calls.Load() == 3 })
+	unblock()
+	wg.Wait()
+	cc.Store("max-age=60")
+	if resp, _ := do(t, c, pol, o, "GET", "https://e.com/me"); resp.Outcome != Miss || !resp.Stored {
+		t.Fatalf("now storable: %v stored=%v %q", resp.Outcome, resp.Stored, resp.Detail)
+	}
+	if resp, _ := do(t, c, pol, o, "GET", "https://e.com/me"); resp.Outcome != Hit {
+		t.Fatalf("after storing: %v", resp.Outcome)
+	}
+}

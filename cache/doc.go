@@ -43,6 +43,10 @@
 //   - A non-error response to an unsafe method invalidates the target URI
 //     and same-origin Location / Content-Location (RFC 9111 §4.4).
 //   - Viewer Cache-Control / Pragma are ignored, as CloudFront does.
+//   - Concurrent misses of a key collapse into one fetch, unless the key's
+//     last response could not be stored (no-store, private, too large...):
+//     then only one waiter could have it, so for 30s its viewers fetch side
+//     by side (Varnish's hit-for-miss), until a response is stored again.
 //
 // Memory tier: otter v2 (github.com/maypok86/otter/v2). It bounds by weight
 // (what an entry costs on the heap: its encoding, flat in two pointer-free

@@ -247,7 +247,13 @@ func OriginRequest(ctx context.Context, r *http.Request, p Policy) *http.Request
 // behavior that does not cache sends its origin. Accept-Encoding, when the
 // policy does not forward it, is the key's normalised value or identity.
 func Forwarded(ctx context.Context, r *http.Request, p Policy) *http.Request {
-	out := r.Clone(ctx)
+	// r.Clone less its header, which forwardHeader replaces: cloning the
+	// viewer's whole header first cost a map and its values per request.
+	out := r.WithContext(ctx)
+	u := *r.URL
+	out.URL = &u
+	out.Trailer = r.Trailer.Clone()
+	out.TransferEncoding = slices.Clone(r.TransferEncoding)
 	out.RequestURI = ""
 	out.URL.RawQuery = forwardQuery(r.URL.RawQuery, p.Key.QueryStrings, p.Forward.QueryStrings)
 	out.URL.ForceQuery = false

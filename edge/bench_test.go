@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,25 @@ func (w *benchWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (w *benchWriter) Flush() {}
+
+// benchOrigin answers every path with the same 1 KiB object, cacheable
+// for 5 minutes, or with no-store under /nostore/. It builds nothing per
+// request, so that a benchmark's allocations are mostly the edge's.
+type benchOrigin struct{}
+
+var benchBody = []byte(strings.Repeat("0123456789abcdef", 64))
+
+func (benchOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/octet-stream"}
+	h["Content-Length"] = []string{"1024"}
+	if strings.HasPrefix(r.URL.Path, "/nostore/") {
+		h["Cache-Control"] = []string{"no-store"}
+	} else {
+		h["Cache-Control"] = []string{"max-age=300"}
+	}
+	_, _ = w.Write(benchBody)
+}
 
 // benchEdge is an edge (not listening) in front of a real HTTPS origin that
 // answers cacheable 1 KiB objects, with standard logs on, and a request
@@ -68,7 +88,7 @@ func benchEdge(b *testing.B, distribution string) (*Server, func(path string) *h
 		b.Fatal(err)
 	}
 	origin := &http.Server{
-		Handler:           &countingOrigin{},
+		Handler:           benchOrigin{},
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{issue("app.example.test").TLS()}},
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          quietLog(),
@@ -165,4 +185,55 @@ func BenchmarkPassThrough(b *testing.B) {
 	for b.Loop() {
 		serve()
 	}
+}
+
+// BenchmarkMiss is a 1 KiB miss that the origin answers with no-store, on
+// a caching behavior: the cache's lookup, collapsed fetch and pass-through
+// of the unstorable response, over a pooled TLS connection (the origin's
+// own work counted too, as in BenchmarkPassThrough).
+func BenchmarkMiss(b *testing.B) {
+	s, newRequest := benchEdge(b, `    default_behavior: {target: app, cache_policy: {default_ttl: 1h, key: {query_strings: none}}}`)
+	r := newRequest("/nostore/1k.bin")
+	w := &benchWriter{h: http.Header{}}
+	serve := func() {
+		clear(w.h)
+		w.status, w.n = 0, 0
+		s.serveViewer(w, r)
+	}
+	serve()
+	serve()
+	if got := w.h.Get("X-Cache"); got != "Miss from edgegate" || w.status != http.StatusOK || w.n != 1024 {
+		b.Fatalf("second request: %d, %d bytes, X-Cache %q; want a 200 miss", w.status, w.n, got)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve()
+	}
+}
+
+// BenchmarkMissConcurrent is BenchmarkMiss with 8 viewers per core asking
+// for the same no-store object at once, as the bench-edge miss test does:
+// what collapsing costs when only one viewer may have the response.
+func BenchmarkMissConcurrent(b *testing.B) {
+	s, newRequest := benchEdge(b, `    default_behavior: {target: app, cache_policy: {default_ttl: 1h, key: {query_strings: none}}}`)
+	w := &benchWriter{h: http.Header{}}
+	s.serveViewer(w, newRequest("/nostore/1k.bin"))
+	if w.status != http.StatusOK || w.n != 1024 {
+		b.Fatalf("first request: %d, %d bytes", w.status, w.n)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		r := newRequest("/nostore/1k.bin")
+		w := &benchWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			w.status, w.n = 0, 0
+			s.serveViewer(w, r)
+			if w.status != http.StatusOK || w.n != 1024 {
+				b.Errorf("%d, %d bytes", w.status, w.n)
+				return
+			}
+		}
+	})
 }

@@ -55,7 +55,27 @@ func (p streamingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 	}()
-	p.ReverseProxy.ServeHTTP(w, r)
+	out := w
+	if ex, ok := w.(*exchange); ok {
+		out = flushWriter{ex}
+	}
+	p.ReverseProxy.ServeHTTP(out, r)
+}
+
+// flushWriter flushes every write of the body at once: the viewer's first
+// byte follows the origin's. ReverseProxy's FlushInterval of -1 does the
+// same, but arms a timer per response that fires at once, in a goroutine
+// of its own, and locks a mutex per write. The header block alone is not
+// flushed (see exchange.Flush), so a small response still leaves in one
+// write.
+type flushWriter struct{ *exchange }
+
+func (w flushWriter) Write(p []byte) (int, error) {
+	n, err := w.exchange.Write(p)
+	if err == nil {
+		w.exchange.Flush()
+	}
+	return n, err
 }
 
 // copyBufferSize is the buffer bodies are copied through, as io.Copy's.
@@ -221,7 +241,7 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 			out = req.Clone(req.Context())
 		}
 		o.prepare(out, viewerScheme)
-		if ex != nil {
+		if ex != nil && ex.timesOrigin() {
 			out = out.WithContext(ex.traceOrigin(out.Context()))
 		}
 		resp, err := o.transport.RoundTrip(out)
@@ -252,6 +272,12 @@ func (t *target) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return nil, lastErr
 }
+
+// timesOrigin reports whether the viewer's response carries Server-Timing,
+// the only reader of the origin's timings: tracing costs a context, the
+// hooks' allocations and, on top of ReverseProxy's own trace, a
+// reflective merge of the two on every request.
+func (ex *exchange) timesOrigin() bool { return ex.rhp != nil && ex.rhp.timing }
 
 // traceOrigin measures, for Server-Timing, how long a new connection to
 // the origin took (TCP and TLS) and how long the origin took to its first
@@ -324,7 +350,17 @@ func (s *Server) newProxy(t *target) streamingProxy {
 				result = accesslog.ResultError
 			}
 			ex.classify(result, result, result)
-			s.edgeHeaders(resp.Header, ex, result)
+			h := resp.Header
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				// The header goes to the viewer's map here, its values in
+				// one array, rather than through ReverseProxy's copy, which
+				// allocates per field; the upgrade of a 101 needs it left on
+				// resp. The hop-by-hop fields are gone already.
+				h = ex.Header()
+				copyEndToEnd(h, resp.Header)
+				resp.Header = nil // ReverseProxy only reads it from here on
+			}
+			s.edgeHeaders(h, ex, result)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -333,8 +369,10 @@ func (s *Server) newProxy(t *target) streamingProxy {
 		},
 		// Stream as the origin sends: the viewer's first byte follows the
 		// origin's, and a body cut midway still reaches the viewer as far as
-		// it got, with the status it was sent.
-		FlushInterval: -1,
+		// it got, with the status it was sent. flushWriter flushes every
+		// write; ReverseProxy adds its own flushing only for a body of
+		// unknown length and event streams.
+		FlushInterval: 0,
 		ErrorLog:      s.stdlog,
 	}}
 }
@@ -347,39 +385,51 @@ func (s *Server) newProxy(t *target) streamingProxy {
 // steered by a viewer; a viewer's own value is kept only when the origin
 // request policy names the header (it is then on out already).
 func (s *Server) setForwarding(out http.Header, viewer *http.Request, ex *exchange) {
+	// The values share one array (capped slices, so an Add to one cannot
+	// spill into the next): this runs on every origin request.
+	v := make([]string, 0, 5)
+	set := func(k, value string) {
+		v = append(v, value)
+		out[k] = v[len(v)-1 : len(v) : len(v)]
+	}
 	client := stripPort(viewer.RemoteAddr)
 	if xff := viewer.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 		client = strings.Join(xff, ", ") + ", " + client
 	}
-	out.Set("X-Forwarded-For", client)
+	set("X-Forwarded-For", client)
 	proto := "http"
 	if viewer.TLS != nil {
 		proto = "https"
 	}
-	out.Set("X-Forwarded-Proto", proto)
+	set("X-Forwarded-Proto", proto)
 	if out.Get("X-Forwarded-Host") == "" {
-		out.Set("X-Forwarded-Host", strings.ToLower(strings.TrimSuffix(stripPort(viewer.Host), ".")))
+		set("X-Forwarded-Host", strings.ToLower(strings.TrimSuffix(stripPort(viewer.Host), ".")))
 	}
 	if ex != nil {
-		addVia(out, ex.st.cfg.Edge.Location)
-		out.Set("X-Edge-Request-Id", ex.id)
+		set("Via", via(out, ex.st.cfg.Edge.Location))
+		set("X-Edge-Request-Id", ex.id)
 	}
 }
 
 // viaHop is this edge's hop in a Via header.
 func viaHop(location string) string { return "1.1 " + location + " (edgegate)" }
 
+// via is the Via header with this edge's hop appended.
+func via(h http.Header, location string) string {
+	hop := viaHop(location)
+	if v := h.Get("Via"); v != "" {
+		return v + ", " + hop
+	}
+	return hop
+}
+
 // addVia appends this edge's hop to the Via header.
 func addVia(h http.Header, location string) {
-	via := viaHop(location)
-	if v := h.Get("Via"); v != "" {
-		via = v + ", " + via
-	}
-	h.Set("Via", via)
+	h.Set("Via", via(h, location))
 }
 
 // edgeHeaders adds the headers every edge response carries. The keys are
-// canonical already and the three values share one array: this runs on
+// canonical already and the values share one array: this runs on
 // every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
 	loc := ex.st.cfg.Edge.Location

@@ -200,9 +200,8 @@ func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int
 }
 
 func stripPort(hostport string) string {
-	if strings.IndexByte(hostport, ':') < 0 {
-		// The usual Host: no port, and no error for SplitHostPort to build.
-		return strings.Trim(hostport, "[]")
+	if !strings.Contains(hostport, ":") {
+		return strings.Trim(hostport, "[]") // no port: SplitHostPort would fail, at an allocation per request
 	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h

@@ -27,8 +27,23 @@ type timedConn struct {
 	timeout      time.Duration
 	origin, addr string
 
-	mu sync.Mutex // guards f and orders deadline changes with state changes
+	mu sync.Mutex // guards f and the deadlines, and orders deadline changes with state changes
 	f  framer
+	// readDL and writeDL are the deadlines last set on Conn (zero: none),
+	// so that one that barely moved is left alone (see deadlineDue).
+	readDL, writeDL time.Time
+}
+
+// deadlineSlack is the share of the timeout by which a deadline may lag:
+// one set less than timeout/deadlineSlack ago stays. Every Read and Write
+// moving it cost a runtime timer update (a few percent of a proxied
+// request's CPU, and one per 32 KiB of a large body); the timeout is still
+// kept to within 1%.
+const deadlineSlack = 128
+
+// deadlineDue reports whether the deadline cur should move to now+timeout.
+func (c *timedConn) deadlineDue(cur, now time.Time) bool {
+	return cur.IsZero() || cur.Sub(now) < c.timeout-c.timeout/deadlineSlack
 }
 
 func newTimedConn(c net.Conn, timeout time.Duration, origin, addr string) *timedConn {
@@ -40,8 +55,12 @@ func (c *timedConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	var err error
 	if c.f.busy() {
-		err = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	} else {
+		if now := time.Now(); c.deadlineDue(c.readDL, now) {
+			c.readDL = now.Add(c.timeout)
+			err = c.Conn.SetReadDeadline(c.readDL)
+		}
+	} else if !c.readDL.IsZero() {
+		c.readDL = time.Time{}
 		err = c.Conn.SetReadDeadline(time.Time{})
 	}
 	c.mu.Unlock()
@@ -79,10 +98,15 @@ func (c *timedConn) readError(err error) error {
 func (c *timedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.f.request(p)
-	deadline := time.Now().Add(c.timeout)
-	err := c.Conn.SetReadDeadline(deadline)
-	if err == nil {
-		err = c.Conn.SetWriteDeadline(deadline)
+	now := time.Now()
+	var err error
+	if c.deadlineDue(c.readDL, now) {
+		c.readDL = now.Add(c.timeout)
+		err = c.Conn.SetReadDeadline(c.readDL)
+	}
+	if err == nil && c.deadlineDue(c.writeDL, now) {
+		c.writeDL = now.Add(c.timeout)
+		err = c.Conn.SetWriteDeadline(c.writeDL)
 	}
 	c.mu.Unlock()
 	if err != nil {
