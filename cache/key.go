@@ -101,8 +101,12 @@ func VaryKey(primary string, fields []string, viewer http.Header) string {
 // keyHost lower-cases the Host and drops a port: the edge routes by name
 // only, so ":443" must not split the cache.
 func keyHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
+	// Without a colon there is no port, and SplitHostPort would allocate an
+	// error to say so on every request.
+	if strings.Contains(h, ":") {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
