@@ -122,37 +122,11 @@ func (ec *edgeCache) close() {
 // the origin is reached through the same target (transport, failover) as
 // uncached requests.
 func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
-	relay := &interimRelay{w: ex}
-	lookupStart := time.Now()
-	var asked sync.Once
-	noteLookup := func() {
-		asked.Do(func() {
-			ex.mu.Lock()
-			ex.timing.lookup = time.Since(lookupStart)
-			ex.mu.Unlock()
-		})
-	}
-	origin := func(ctx context.Context, oreq *http.Request) (*http.Response, error) {
-		noteLookup() // the cache has looked and now asks the origin
-		s.setForwarding(oreq.Header, r, ex)
-		if b.policy.Forward.Host {
-			ctx = context.WithValue(ctx, viewerHostKey{}, r.Host)
-		}
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: relay.send})
-		resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
-		if err == nil {
-			resp.Body = &markedBody{ReadCloser: resp.Body}
-			if b.cfg.Compress {
-				// The compressed variant is what the cache stores under the
-				// key's Accept-Encoding: made once per fill, not per hit.
-				resp, err = s.compress.compressResponse(resp, oreq.Header.Get("Accept-Encoding"))
-			}
-		}
-		return resp, err
-	}
-	resp, err := s.cache.c.Do(r.Context(), r, b.policy, origin)
-	noteLookup()
-	relay.stop() // from here on the header map is ours alone
+	f := &ex.fetch
+	*f = cachedFetch{s: s, ex: ex, r: r, b: b, relay: interimRelay{w: ex}, lookupStart: time.Now()}
+	resp, err := s.cache.c.Do(r.Context(), r, b.policy, f.origin)
+	f.noteLookup()
+	f.relay.stop() // from here on the header map is ours alone
 	if err != nil {
 		s.originError(ex, r, ex, err)
 		return
@@ -219,6 +193,52 @@ func (s *Server) serveUncached(ex *exchange, r *http.Request, b *behavior) {
 // viewerHostKey carries the viewer's Host to origin.prepare when the origin
 // request policy forwards it (AllViewer).
 type viewerHostKey struct{}
+
+// cachedFetch is what serveCached's origin function needs: the request,
+// its behavior and the interim-response relay. It lives in the exchange, so
+// that a cache hit, which never calls the origin, does not pay an allocation
+// for each closure and its captured variables.
+type cachedFetch struct {
+	s           *Server
+	ex          *exchange
+	r           *http.Request
+	b           *behavior
+	relay       interimRelay
+	lookupStart time.Time
+	asked       sync.Once
+}
+
+// noteLookup records, once, how long the cache took to look before it
+// asked the origin or answered.
+func (f *cachedFetch) noteLookup() {
+	f.asked.Do(func() {
+		f.ex.mu.Lock()
+		f.ex.timing.lookup = time.Since(f.lookupStart)
+		f.ex.mu.Unlock()
+	})
+}
+
+// origin is the cache.Origin of a caching behavior: the behavior's target,
+// with forwarding headers, interim responses relayed, and compression.
+func (f *cachedFetch) origin(ctx context.Context, oreq *http.Request) (*http.Response, error) {
+	s, r, b, ex := f.s, f.r, f.b, f.ex
+	f.noteLookup() // the cache has looked and now asks the origin
+	s.setForwarding(oreq.Header, r, ex)
+	if b.policy.Forward.Host {
+		ctx = context.WithValue(ctx, viewerHostKey{}, r.Host)
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: f.relay.send})
+	resp, err := b.target.RoundTrip(oreq.WithContext(ctx))
+	if err == nil {
+		resp.Body = &markedBody{ReadCloser: resp.Body}
+		if b.cfg.Compress {
+			// The compressed variant is what the cache stores under the
+			// key's Accept-Encoding: made once per fill, not per hit.
+			resp, err = s.compress.compressResponse(resp, oreq.Header.Get("Accept-Encoding"))
+		}
+	}
+	return resp, err
+}
 
 // interimRelay passes an origin's 1xx responses (103 Early Hints, ...) on
 // to the viewer while the viewer's request is still waiting for the cache.

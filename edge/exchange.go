@@ -57,6 +57,10 @@ type exchange struct {
 	// less for each.
 	ctx exchangeCtx
 	url url.URL
+
+	// fetch is the origin side of a cached behavior's request, here for
+	// the same reason (serveCached only).
+	fetch cachedFetch
 }
 
 // exchangeCtx is the routed request's context: its parent with the
