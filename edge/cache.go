@@ -141,7 +141,7 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	s.edgeHeaders(h, ex, result)
 	h.Set("Cache-Status", cacheStatus(resp))
 	if resp.Stream == nil {
-		if r.Method != http.MethodHead {
+		if r.Method != http.MethodHead && !hasLength(h, len(resp.Body)) {
 			h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 		} // a HEAD keeps the stored object's Content-Length, set by cache.Respond
 		ex.WriteHeader(resp.Status)
@@ -297,6 +297,15 @@ func detailedResult(o cache.Outcome, result accesslog.ResultType) accesslog.Resu
 		return accesslog.ResultStaleHitOriginError
 	}
 	return result
+}
+
+// hasLength reports whether h says Content-Length n already, as
+// cache.Respond sets it on a hit: setting it again would cost two
+// allocations per response for the same value.
+func hasLength(h http.Header, n int) bool {
+	cl := h["Content-Length"]
+	var buf [20]byte
+	return len(cl) == 1 && cl[0] == string(strconv.AppendInt(buf[:0], int64(n), 10))
 }
 
 // copyEndToEnd copies response headers without hop-by-hop ones, including
