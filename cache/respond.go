@@ -17,7 +17,7 @@ import (
 //     allows (a server may ignore Range);
 //   - no body for HEAD (headers as for GET, Content-Length included).
 func Respond(e *Entry, r *http.Request, now time.Time) (status int, h http.Header, body []byte) {
-	return respond(e, e.ResponseHeader(now), r)
+	return respond(e, e.ResponseHeader(now), r, nil)
 }
 
 // respondOwn is Respond for an entry whose Header is the caller's alone
@@ -29,13 +29,30 @@ func respondOwn(e *Entry, r *http.Request, now time.Time) (status int, h http.He
 	}
 	e.ownHeader = false
 	h = e.Header
-	h.Set("Age", strconv.FormatInt(int64(e.Age(now)/time.Second), 10))
-	return respond(e, h, r)
+	// Age, Accept-Ranges and Content-Length share one array on a hit.
+	spare := make([]string, 3)
+	put(h, &spare, "Age", strconv.FormatInt(int64(e.Age(now)/time.Second), 10))
+	return respond(e, h, r, spare)
+}
+
+// put sets the canonical field k to v, in the next slot of spare while one
+// is left (capped, so that an Add cannot spill into the next field), else
+// in a slice of its own as Header.Set does.
+func put(h http.Header, spare *[]string, k, v string) {
+	s := *spare
+	if len(s) == 0 {
+		h[k] = []string{v}
+		return
+	}
+	s[0] = v
+	h[k] = s[0:1:1]
+	*spare = s[1:]
 }
 
 // respond builds the response in h, the stored header with Age set; it
-// reads e.Header only for validators, which it never changes in h.
-func respond(e *Entry, h http.Header, r *http.Request) (status int, _ http.Header, body []byte) {
+// reads e.Header only for validators, which it never changes in h. The
+// fields it sets take their values from spare while it lasts (see put).
+func respond(e *Entry, h http.Header, r *http.Request, spare []string) (status int, _ http.Header, body []byte) {
 	h.Del(OwnTargetedField) // it speaks to this edge only
 	status, body = e.Status, e.Body
 	if e.Status == http.StatusOK || e.Status == http.StatusNoContent {
@@ -47,7 +64,7 @@ func respond(e *Entry, h http.Header, r *http.Request) (status int, _ http.Heade
 		}
 	}
 	if e.Status == http.StatusOK && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		h.Set("Accept-Ranges", "bytes")
+		put(h, &spare, "Accept-Ranges", "bytes")
 		if rg := r.Header.Get("Range"); rg != "" && ifRangeHolds(e, r.Header.Get("If-Range")) {
 			start, end, ok, multi := parseRange(rg, int64(len(e.Body)))
 			switch {
@@ -64,7 +81,7 @@ func respond(e *Entry, h http.Header, r *http.Request) (status int, _ http.Heade
 		}
 	}
 	if e.Status != http.StatusNoContent && e.Status != http.StatusNotModified {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+		put(h, &spare, "Content-Length", strconv.Itoa(len(body)))
 	}
 	if r.Method == http.MethodHead {
 		body = nil
