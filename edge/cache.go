@@ -138,8 +138,7 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	ex.classify(result, result, detailedResult(resp.Outcome, result))
 	h := ex.Header()
 	copyEndToEnd(h, resp.Header)
-	s.edgeHeaders(h, ex, result)
-	h.Set("Cache-Status", cacheStatus(resp))
+	s.edgeHeadersStatus(h, ex, result, cacheStatus(resp))
 	if resp.Stream == nil {
 		if r.Method != http.MethodHead && !hasLength(h, len(resp.Body)) {
 			h.Set("Content-Length", strconv.Itoa(len(resp.Body)))

@@ -432,15 +432,29 @@ func addVia(h http.Header, location string) {
 // canonical already and the values share one array: this runs on
 // every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
+	s.edgeHeadersStatus(h, ex, result, "")
+}
+
+// edgeHeadersStatus is edgeHeaders that also sets Cache-Status (RFC 9211)
+// when cacheStatus is not empty, its value in the same array.
+func (s *Server) edgeHeadersStatus(h http.Header, ex *exchange, result accesslog.ResultType, cacheStatus string) {
 	loc := ex.st.cfg.Edge.Location
 	if len(h["Via"]) > 0 {
 		addVia(h, loc) // the origin's hops come first
 	}
-	v := make([]string, 4)
+	n := 4
+	if cacheStatus != "" {
+		n = 5
+	}
+	v := make([]string, n)
 	v[0], v[1], v[2], v[3] = xCache(result), loc, ex.id, ex.st.via
 	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	if len(h["Via"]) == 0 {
 		h["Via"] = v[3:4:4]
+	}
+	if cacheStatus != "" {
+		v[4] = cacheStatus
+		h["Cache-Status"] = v[4:5:5]
 	}
 }
 
