@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,6 +234,58 @@ func BenchmarkMissConcurrent(b *testing.B) {
 			s.serveViewer(w, r)
 			if w.status != http.StatusOK || w.n != 1024 {
 				b.Errorf("%d, %d bytes", w.status, w.n)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCachedHitH2 is BenchmarkCachedHit over real HTTP/2 on loopback:
+// TLS, net/http's HTTP/2 server (a goroutine per stream, whose stack growth
+// the handler's frames decide) and a client running concurrent streams on
+// one connection. The client's work is counted too.
+func BenchmarkCachedHitH2(b *testing.B) {
+	s, _ := benchEdge(b, `    default_behavior: {target: app, cache_policy: {default_ttl: 1h, key: {query_strings: none}}}`)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(s.serveViewer))
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	b.Cleanup(ts.Close)
+	tr := &http.Transport{
+		ForceAttemptHTTP2: true,
+		// The test server's certificate names 127.0.0.1, not the
+		// distribution; the edge routes by SNI and Host.
+		TLSClientConfig: &tls.Config{ServerName: "www.example.test", InsecureSkipVerify: true},
+	}
+	b.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	get := func() error {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/hit.txt", nil)
+		if err != nil {
+			return err
+		}
+		req.Host = "www.example.test"
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK || n != 1024 || resp.ProtoMajor != 2 {
+			return fmt.Errorf("%s, %d, %d bytes, %v; want HTTP/2 200 with 1024 bytes", resp.Proto, resp.StatusCode, n, err)
+		}
+		return nil
+	}
+	for range 2 { // the miss that fills the cache, then a hit
+		if err := get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.SetParallelism(5) // 10 concurrent streams on 2 cores, as bench-edge's -m10
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := get(); err != nil {
+				b.Error(err)
 				return
 			}
 		}
