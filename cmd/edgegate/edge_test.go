@@ -48,3 +48,35 @@ distributions:
 		t.Errorf("log does not say where the limit came from: %s", log.String())
 	}
 }
+
+func TestEdgeSetsItsGCPercentUnlessGOGCIsSet(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	current := func() int {
+		pct := debug.SetGCPercent(100)
+		debug.SetGCPercent(pct)
+		return pct
+	}
+	var log bytes.Buffer
+	if got := setGCPercent(zerolog.New(&log), ""); got != 200 || current() != 200 {
+		t.Errorf("GC percent set %d (runtime: %d), want 200", got, current())
+	}
+	if !strings.Contains(log.String(), "garbage collector target set") {
+		t.Errorf("no log line says the GC target was set: %s", log.String())
+	}
+
+	// GOGC (applied by the runtime at start) wins, "off" included.
+	for _, c := range []struct {
+		env string
+		pct int
+	}{{"50", 50}, {"off", -1}} {
+		debug.SetGCPercent(c.pct)
+		log.Reset()
+		if got := setGCPercent(zerolog.New(&log), c.env); got != c.pct || current() != c.pct {
+			t.Errorf("with GOGC=%s the GC percent became %d (returned %d)", c.env, current(), got)
+		}
+		if !strings.Contains(log.String(), "from the environment") || !strings.Contains(log.String(), c.env) {
+			t.Errorf("GOGC=%s: log does not say where the target came from: %s", c.env, log.String())
+		}
+	}
+}
