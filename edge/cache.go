@@ -137,8 +137,8 @@ func (s *Server) serveCached(ex *exchange, r *http.Request, b *behavior) {
 	}
 	ex.classify(result, result, detailedResult(resp.Outcome, result))
 	h := ex.Header()
-	copyEndToEnd(h, resp.Header)
-	s.edgeHeadersStatus(h, ex, result, cacheStatus(resp))
+	spare := copyEndToEnd(h, resp.Header, edgeFields+1)
+	s.edgeHeadersStatus(h, ex, result, cacheStatus(resp), spare)
 	if resp.Stream == nil {
 		if r.Method != http.MethodHead && !hasLength(h, len(resp.Body)) {
 			h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
@@ -311,14 +311,16 @@ func hasLength(h http.Header, n int) bool {
 // those the origin named in Connection. The values go into one new array
 // (capped slices, as Header.Clone does, so that an Add to one cannot spill
 // into the next): one allocation per response rather than one per header.
-func copyEndToEnd(dst, src http.Header) {
+// The array has extra slots more, returned unused, for the fields the edge
+// adds (see edgeHeadersStatus).
+func copyEndToEnd(dst, src http.Header, extra int) (spare []string) {
 	var named []string
 	for _, v := range src["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			named = append(named, http.CanonicalHeaderKey(strings.TrimSpace(f)))
 		}
 	}
-	values := make([]string, 0, len(src)) // most fields have one value
+	values := make([]string, 0, len(src)+extra) // most fields have one value
 	for k, vs := range src {
 		if isHopByHop(k) || slices.Contains(named, k) {
 			continue
@@ -327,6 +329,7 @@ func copyEndToEnd(dst, src http.Header) {
 		values = append(values, vs...)
 		dst[k] = values[start:len(values):len(values)]
 	}
+	return values[len(values):cap(values)]
 }
 
 // cacheStatus is the RFC 9211 Cache-Status value: "stored" only when the

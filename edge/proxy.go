@@ -357,8 +357,10 @@ func (s *Server) newProxy(t *target) streamingProxy {
 				// allocates per field; the upgrade of a 101 needs it left on
 				// resp. The hop-by-hop fields are gone already.
 				h = ex.Header()
-				copyEndToEnd(h, resp.Header)
+				spare := copyEndToEnd(h, resp.Header, edgeFields)
 				resp.Header = nil // ReverseProxy only reads it from here on
+				s.edgeHeadersStatus(h, ex, result, "", spare)
+				return nil
 			}
 			s.edgeHeaders(h, ex, result)
 			return nil
@@ -432,21 +434,29 @@ func addVia(h http.Header, location string) {
 // canonical already and the values share one array: this runs on
 // every request, hits included.
 func (s *Server) edgeHeaders(h http.Header, ex *exchange, result accesslog.ResultType) {
-	s.edgeHeadersStatus(h, ex, result, "")
+	s.edgeHeadersStatus(h, ex, result, "", nil)
 }
 
+// edgeFields is how many values edgeHeaders sets (X-Cache,
+// X-Edge-Location, X-Edge-Request-Id, Via).
+const edgeFields = 4
+
 // edgeHeadersStatus is edgeHeaders that also sets Cache-Status (RFC 9211)
-// when cacheStatus is not empty, its value in the same array.
-func (s *Server) edgeHeadersStatus(h http.Header, ex *exchange, result accesslog.ResultType, cacheStatus string) {
+// when cacheStatus is not empty, its value in the same array; that array
+// is spare when it has room (copyEndToEnd leaves some), else a new one.
+func (s *Server) edgeHeadersStatus(h http.Header, ex *exchange, result accesslog.ResultType, cacheStatus string, spare []string) {
 	loc := ex.st.cfg.Edge.Location
 	if len(h["Via"]) > 0 {
 		addVia(h, loc) // the origin's hops come first
 	}
-	n := 4
+	n := edgeFields
 	if cacheStatus != "" {
-		n = 5
+		n++
 	}
-	v := make([]string, n)
+	v := spare
+	if len(v) < n {
+		v = make([]string, n)
+	}
 	v[0], v[1], v[2], v[3] = xCache(result), loc, ex.id, ex.st.via
 	h["X-Cache"], h["X-Edge-Location"], h["X-Edge-Request-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	if len(h["Via"]) == 0 {
