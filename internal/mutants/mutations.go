@@ -122,4 +122,29 @@ var mutations = []mutation{
 		pkg:  "./origin", run: "^TestStreamToTLSTargets$",
 		edits: []edit{{"origin/targetgroup.go", "\treturn ts[len(ts)-1]\n", "\treturn nil\n"}},
 	},
+	// Added by issue 14 (speed and memory) and its follow-ups.
+	{
+		name: "memory-weighs-blocks-only",
+		what: "the memory tier weighs what an entry costs on the heap, not only its bytes",
+		pkg:  "./cache", run: "^TestMemoryWeighsHeap$",
+		edits: []edit{{"cache/memory.go", "w := it.size() + int64(sizeClass(len(key))) + memEntryOverhead", "w := it.size() + int64(len(key))"}},
+	},
+	{
+		name: "unstorable-key-collapses",
+		what: "viewers of a key whose responses cannot be stored do not queue behind one fetch",
+		pkg:  "./cache", run: "^TestDoUnstorableKeyNotCollapsed$",
+		edits: []edit{{"cache/cache.go", "if e == nil && c.passes.marked(skey, c.o.Now()) {", "if false && e == nil && c.passes.marked(skey, c.o.Now()) {"}},
+	},
+	{
+		name: "h2-headers-not-held",
+		what: "an HTTP/2 response's header block leaves in one write with its body",
+		pkg:  "./edge", run: "^TestViewerConnSendsHeadersWithTheirBody$",
+		edits: []edit{{"edge/conn.go", "if holdHeaders(p) && len(c.held)+len(p) <= maxHeld {", "if false && holdHeaders(p) && len(c.held)+len(p) <= maxHeld {"}},
+	},
+	{
+		name: "cert-storage-close-no-wait",
+		what: "closing the certificate storage waits for certmagic's jobs to release their locks",
+		pkg:  "./acme", run: "^TestGatedStorage",
+		edits: []edit{{"acme/storagegate.go", "for (g.busy > 0 || len(g.held) > 0) && !expired {", "for false && (g.busy > 0 || len(g.held) > 0) && !expired {"}},
+	},
 }
