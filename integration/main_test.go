@@ -4,6 +4,7 @@
 package integration
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/edgegate/edgegate/internal/syncbuf"
 )
 
@@ -110,4 +112,44 @@ func waitListening(t *testing.T, addr string, p *execCmd, out *syncbuf.Buffer) {
 		time.Sleep(100 * time.Millisecond) // polling a port, bounded by the deadline
 	}
 	t.Fatalf("%s not listening:\n%s", addr, out.String())
+}
+
+// testCA is a private CA for one test, its certificate written to dir.
+type testCA struct {
+	t    *testing.T
+	dir  string
+	ca   *pki.Authority
+	File string // the CA certificate's PEM file
+}
+
+// newTestCA makes a CA called name and writes its certificate into dir.
+func newTestCA(t *testing.T, dir, name string) *testCA {
+	t.Helper()
+	ca, err := pki.NewAuthority(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCA{t: t, dir: dir, ca: ca, File: filepath.Join(dir, "ca.pem")}
+	if err := ca.WriteFile(c.File); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Pool is a pool with the CA's certificate alone.
+func (c *testCA) Pool() *x509.CertPool { return c.ca.Pool() }
+
+// issue writes a leaf certificate for names and its key into the CA's
+// directory under file, returning their paths.
+func (c *testCA) issue(file string, names ...string) (cert, key string) {
+	c.t.Helper()
+	leaf, err := c.ca.Issue(pki.LeafOptions{Names: names})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cert, key, err = leaf.WriteFiles(c.dir, file)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cert, key
 }

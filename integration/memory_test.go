@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/edgegate/edgegate/internal/syncbuf"
 )
 
@@ -46,17 +45,8 @@ func TestMemoryTierBoundsRSS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ca, err := pki.NewAuthority("memory test CA")
-	must(err)
-	caFile := filepath.Join(dir, "ca.pem")
-	must(ca.WriteFile(caFile))
-	issue := func(file string, names ...string) (string, string) {
-		leaf, err := ca.Issue(pki.LeafOptions{Names: names})
-		must(err)
-		c, k, err := leaf.WriteFiles(dir, file)
-		must(err)
-		return c, k
-	}
+	ca := newTestCA(t, dir, "memory test CA")
+	caFile, issue := ca.File, ca.issue
 	viewerCert, viewerKey := issue("viewer", "www.example.test")
 	originCert, originKey := issue("origin", "app.example.test")
 	pair, err := tls.LoadX509KeyPair(originCert, originKey)

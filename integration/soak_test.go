@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
-	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/edgegate/edgegate/internal/syncbuf"
 	"github.com/edgegate/edgegate/internal/testredis"
 )
@@ -54,17 +53,8 @@ func TestSoak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ca, err := pki.NewAuthority("soak CA")
-	must(err)
-	caFile := filepath.Join(dir, "ca.pem")
-	must(ca.WriteFile(caFile))
-	issue := func(name string, names ...string) (string, string) {
-		leaf, err := ca.Issue(pki.LeafOptions{Names: names})
-		must(err)
-		c, k, err := leaf.WriteFiles(dir, name)
-		must(err)
-		return c, k
-	}
+	ca := newTestCA(t, dir, "soak CA")
+	caFile, issue := ca.File, ca.issue
 	viewerCert, viewerKey := issue("viewer", "www.example.test")
 	originCert, originKey := issue("origin", "origin.example.test")
 	redis := testredis.Start(t)
