@@ -25,6 +25,13 @@ type benchWriter struct {
 	n      int
 }
 
+// serve answers r afresh into w, as a new response.
+func (w *benchWriter) serve(s *Server, r *http.Request) {
+	clear(w.h)
+	w.status, w.n = 0, 0
+	s.serveViewer(w, r)
+}
+
 func (w *benchWriter) Header() http.Header { return w.h }
 func (w *benchWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -150,11 +157,7 @@ func BenchmarkCachedHit(b *testing.B) {
 	if w.status != http.StatusOK {
 		b.Fatalf("first request: status %d", w.status)
 	}
-	serve := func() {
-		clear(w.h)
-		w.status, w.n = 0, 0
-		s.serveViewer(w, r)
-	}
+	serve := func() { w.serve(s, r) }
 	serve()
 	if got := w.h.Get("X-Cache"); got != "Hit from edgegate" || w.status != http.StatusOK || w.n < 1000 {
 		b.Fatalf("second request: %d, %d bytes, X-Cache %q; want a 200 hit", w.status, w.n, got)
@@ -174,11 +177,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	s, newRequest := benchEdge(b, `    default_behavior: {target: app, cache_policy: disabled}`)
 	r := newRequest("/pass.txt")
 	w := &benchWriter{h: http.Header{}}
-	serve := func() {
-		clear(w.h)
-		w.status, w.n = 0, 0
-		s.serveViewer(w, r)
-	}
+	serve := func() { w.serve(s, r) }
 	serve()
 	if got := w.h.Get("X-Cache"); got != "Miss from edgegate" || w.status != http.StatusOK || w.n < 1000 {
 		b.Fatalf("first request: %d, %d bytes, X-Cache %q; want a 200 miss", w.status, w.n, got)
@@ -197,11 +196,7 @@ func BenchmarkMiss(b *testing.B) {
 	s, newRequest := benchEdge(b, `    default_behavior: {target: app, cache_policy: {default_ttl: 1h, key: {query_strings: none}}}`)
 	r := newRequest("/nostore/1k.bin")
 	w := &benchWriter{h: http.Header{}}
-	serve := func() {
-		clear(w.h)
-		w.status, w.n = 0, 0
-		s.serveViewer(w, r)
-	}
+	serve := func() { w.serve(s, r) }
 	serve()
 	serve()
 	if got := w.h.Get("X-Cache"); got != "Miss from edgegate" || w.status != http.StatusOK || w.n != 1024 {
@@ -229,9 +224,7 @@ func BenchmarkMissConcurrent(b *testing.B) {
 		r := newRequest("/nostore/1k.bin")
 		w := &benchWriter{h: http.Header{}}
 		for pb.Next() {
-			clear(w.h)
-			w.status, w.n = 0, 0
-			s.serveViewer(w, r)
+			w.serve(s, r)
 			if w.status != http.StatusOK || w.n != 1024 {
 				b.Errorf("%d, %d bytes", w.status, w.n)
 				return
