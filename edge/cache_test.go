@@ -158,7 +158,8 @@ func TestSharedRedisTierAndInvalidation(t *testing.T) {
 
 	post := adminCall(t, one.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/images/*"]}`)
 	if post.StatusCode != http.StatusCreated || post.Header.Get("Location") == "" {
-		t.Fatalf("POST /invalidations: %d", post.StatusCode)
+		body, _ := io.ReadAll(post.Body)
+		t.Fatalf("POST /invalidations: %d %s", post.StatusCode, body)
 	}
 	status, err := http.Get("http://" + one.Addr("admin") + post.Header.Get("Location"))
 	if err != nil {

@@ -135,7 +135,8 @@ func TestInvalidationStatusCodes(t *testing.T) {
 		t.Fatalf("'*' inside a path: %d", r.StatusCode)
 	}
 	if r := post(`{"paths": ["/ok/*"]}`); r.StatusCode != http.StatusCreated {
-		t.Fatalf("with Redis up: %d", r.StatusCode)
+		body, _ := io.ReadAll(r.Body)
+		t.Fatalf("with Redis up: %d %s", r.StatusCode, body)
 	}
 	ok := post(`{"paths": ["/ok/*"]}`)
 	rds.Kill()
