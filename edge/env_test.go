@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -258,3 +260,52 @@ func hello(name string) http.Handler {
 }
 
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// diagnose stops the edge and says what its logs hold about the requests
+// that went wrong, for a test's failure message: how many standard log
+// lines of each status and detailed result type, and the operational log's
+// lines above debug level (bounded), which name the causes.
+func (re *runningEdge) diagnose() string {
+	re.e.t.Helper()
+	var b strings.Builder
+	tally := map[string]int{}
+	for _, r := range re.records() {
+		tally[fmt.Sprintf("%d %s/%s", r.Status, r.ResultType, r.DetailedResultType)]++
+	}
+	keys := make([]string, 0, len(tally))
+	for k := range tally {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString("standard log lines by status and result type:")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n  %5d × %s", tally[k], k)
+	}
+	debug := map[string]int{} // debug lines, such as failed TLS handshakes, are many: counted
+	var lines []string
+	for _, line := range strings.Split(re.oplog.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		if strings.Contains(line, `"level":"debug"`) {
+			var l struct{ Message, Error string }
+			_ = json.Unmarshal([]byte(line), &l)
+			debug[l.Message+": "+l.Error]++
+			continue
+		}
+		lines = append(lines, line)
+	}
+	for m, n := range debug {
+		fmt.Fprintf(&b, "\n  %5d × debug %s", n, m)
+	}
+	b.WriteString("\noperational log (first lines above debug):")
+	n := 0
+	for _, line := range lines {
+		if n++; n > 20 {
+			b.WriteString("\n  ...")
+			break
+		}
+		b.WriteString("\n  " + line)
+	}
+	return b.String()
+}
