@@ -187,10 +187,11 @@ func TestSharedRedisTierAndInvalidation(t *testing.T) {
 		t.Fatalf("second edge: %s, origin asked %d times", resp.Header.Get("X-Cache"), o.requests("/images/cat.jpg"))
 	}
 
+	sent := time.Now()
 	post := adminCall(t, one.Addr("admin"), http.MethodPost, "/invalidations", testAdminToken, `{"paths": ["/images/*"]}`)
 	if post.StatusCode != http.StatusCreated || post.Header.Get("Location") == "" {
 		body, _ := io.ReadAll(post.Body)
-		t.Fatalf("POST /invalidations: %d %s", post.StatusCode, body)
+		t.Fatalf("POST /invalidations: %d after %s: %s\n%s", post.StatusCode, time.Since(sent), body, one.diagnose())
 	}
 	status, err := http.Get("http://" + one.Addr("admin") + post.Header.Get("Location"))
 	if err != nil {
