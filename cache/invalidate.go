@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -122,6 +124,8 @@ type Invalidator struct {
 	hooks   []func(Invalidation)
 
 	jmu sync.Mutex // serialises journal writes
+
+	dials dialWatch // the Redis client's failed dials, named in timeouts
 }
 
 // NewInvalidator builds an Invalidator, loading its journal if any; call
@@ -153,6 +157,9 @@ func NewInvalidator(o InvalidatorOptions) *Invalidator {
 		o.WriteTimeout = 2 * time.Second
 	}
 	v := &Invalidator{o: o, recs: newInvRecords(), idx: newInvIndex()}
+	if o.Redis != nil {
+		o.Redis.AddHook(&v.dials)
+	}
 	v.loadJournal()
 	return v
 }
@@ -271,6 +278,7 @@ func (v *Invalidator) share(ctx context.Context, inv Invalidation, own bool) err
 // redisDo runs op with WriteTimeout, returning by then even if the client
 // does not (a hung Redis).
 func (v *Invalidator) redisDo(ctx context.Context, op func(context.Context) error) error {
+	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, v.o.WriteTimeout)
 	done := make(chan error, 1)
 	go func() {
@@ -281,8 +289,50 @@ func (v *Invalidator) redisDo(ctx context.Context, op func(context.Context) erro
 	case err := <-done:
 		return err
 	case <-cctx.Done():
+		// go-redis retries refused dials until the deadline and then
+		// reports only the deadline: name the dial's failure, if one
+		// happened meanwhile, to tell a Redis that is down from a slow one.
+		if f := v.dials.since(start); f != nil {
+			return fmt.Errorf("redis: no answer within %s (last dial: %w): %w", v.o.WriteTimeout, f, cctx.Err())
+		}
 		return fmt.Errorf("redis: no answer within %s: %w", v.o.WriteTimeout, cctx.Err())
 	}
+}
+
+// dialWatch is a go-redis hook that remembers the client's last failed
+// dial.
+type dialWatch struct{ last atomic.Pointer[dialFailure] }
+
+type dialFailure struct {
+	at  time.Time
+	err error
+}
+
+// since returns the last dial failure at or after t, or nil.
+func (w *dialWatch) since(t time.Time) error {
+	if f := w.last.Load(); f != nil && !f.at.Before(t) {
+		return f.err
+	}
+	return nil
+}
+
+// DialHook notes failed dials.
+func (w *dialWatch) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			w.last.Store(&dialFailure{at: time.Now(), err: err})
+		}
+		return c, err
+	}
+}
+
+// ProcessHook leaves commands alone.
+func (w *dialWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+// ProcessPipelineHook leaves pipelines alone.
+func (w *dialWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // Status reports an invalidation by ID: Completed once every live edge has

@@ -212,7 +212,9 @@ func TestInvalidationJournal(t *testing.T) {
 }
 
 // TestInvalidationRedisDown: with Redis refused or hung, Invalidate says
-// the invalidation is not durable, promptly, and applies it here anyway.
+// the invalidation is not durable, promptly, and applies it here anyway;
+// its error tells the two apart, so that an operator (or a test failing
+// under load) sees the cause, not just "no answer".
 func TestInvalidationRedisDown(t *testing.T) {
 	srv := testredis.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()}) // go-redis's default timeouts (seconds)
@@ -223,13 +225,17 @@ func TestInvalidationRedisDown(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		break_, fix func()
-	}{{"hung", srv.Pause, srv.Resume}, {"refused", srv.Kill, srv.Restart}} {
+		says        string // the cause the error names
+	}{{"hung", srv.Pause, srv.Resume, "no answer within 300ms"}, {"refused", srv.Kill, srv.Restart, "connection refused"}} {
 		tc.break_()
 		start := time.Now()
 		_, err := v.Invalidate(ctx, []string{"/" + tc.name})
 		took := time.Since(start)
 		if !errors.Is(err, ErrNotDurable) || took > 2*time.Second {
 			t.Fatalf("%s: %v after %s", tc.name, err, took)
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: the error does not say %q: %v", tc.name, tc.says, err)
 		}
 		if !v.Invalidated("/"+tc.name, before) {
 			t.Fatalf("%s: not applied on this edge", tc.name)
