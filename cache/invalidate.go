@@ -280,15 +280,23 @@ func (v *Invalidator) share(ctx context.Context, inv Invalidation, own bool) err
 func (v *Invalidator) redisDo(ctx context.Context, op func(context.Context) error) error {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, v.o.WriteTimeout)
+	// Cancelled when redisDo returns, not when op does: op's goroutine
+	// cancelling after handing over its result made cctx.Done ready beside
+	// it, and select picks at random, so a success read as a failure.
+	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		defer cancel()
-		done <- op(cctx)
-	}()
+	go func() { done <- op(cctx) }()
 	select {
 	case err := <-done:
 		return err
 	case <-cctx.Done():
+		select {
+		case err := <-done: // it ended just as the deadline came
+			if err == nil || !errors.Is(err, cctx.Err()) { // else say more below
+				return err
+			}
+		default:
+		}
 		// go-redis retries refused dials until the deadline and then
 		// reports only the deadline: name the dial's failure, if one
 		// happened meanwhile, to tell a Redis that is down from a slow one.
