@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/tlsname"
 	"github.com/edgegate/edgegate/origin/accesslog"
 )
 
@@ -358,8 +359,8 @@ func (h *httpHandler) finish(r *http.Request, rec *responseRecorder, st *reqStat
 		out.RequestProcessing = rec.wroteAt.Sub(st.start)
 	}
 	if t := r.TLS; t != nil {
-		out.SSLCipher = tls.CipherSuiteName(t.CipherSuite)
-		out.SSLProtocol = tlsVersionName(t.Version)
+		out.SSLCipher = tlsname.Cipher(t.CipherSuite)
+		out.SSLProtocol = tlsname.Version(t.Version)
 		out.DomainName = t.ServerName
 		if h.l.verifier != nil && len(t.PeerCertificates) > 0 {
 			out.ClientCertSubject = t.PeerCertificates[0].Subject.String()
@@ -390,20 +391,6 @@ func requestHeaderBytes(r *http.Request) int64 {
 		}
 	}
 	return int64(n)
-}
-
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS10:
-		return "TLSv1"
-	}
-	return ""
 }
 
 // responseRecorder notes what was sent to the client. Unwrap lets

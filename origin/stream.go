@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/tlsname"
 	"github.com/edgegate/edgegate/origin/accesslog"
 )
 
@@ -43,8 +44,8 @@ func (l *listener) serveStream(ctx context.Context, raw net.Conn) {
 		client = tc
 		cs := tc.ConnectionState()
 		sni = cs.ServerName
-		rec.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
-		rec.SSLProtocol = tlsVersionName(cs.Version)
+		rec.SSLCipher = tlsname.Cipher(cs.CipherSuite)
+		rec.SSLProtocol = tlsname.Version(cs.Version)
 		if l.verifier != nil && len(cs.PeerCertificates) > 0 {
 			rec.ClientCertSubject = cs.PeerCertificates[0].Subject.String()
 		}

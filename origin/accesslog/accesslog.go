@@ -24,7 +24,7 @@
 //	12 sent_bytes                bytes to the client (HTTP: response headers, approximately, plus body)
 //	13 "request"                 "METHOD scheme://host:port/path?query PROTO", "-" on TCP/TLS
 //	14 "user_agent"              the User-Agent header
-//	15 ssl_cipher                negotiated cipher suite (Go/IANA name), - without TLS
+//	15 ssl_cipher                negotiated cipher suite (OpenSSL name, IANA for TLS 1.3, as ALB), - without TLS
 //	16 ssl_protocol              TLSv1.2 | TLSv1.3, - without TLS
 //	17 target_group              target group name
 //	18 "domain_name"             SNI name the client sent

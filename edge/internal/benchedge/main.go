@@ -27,6 +27,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -524,10 +525,13 @@ func describeMachine(o options) string {
 	parts := []string{fmt.Sprintf("%s, %d cores, Linux %s, %s", cpu, runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version()),
 		version(o.nginx, "-v"), wrk, version(o.h2load, "--version")}
 	if o.caddy != "" {
-		// A go-installed Caddy does not know its version ("unknown").
+		// A go-installed Caddy does not know its version ("unknown"), but
+		// its build information names the module version it was built from.
 		caddy := version(o.caddy, "version")
 		if o.caddyInstalled {
 			caddy = caddyVersion
+		} else if bi, err := buildinfo.ReadFile(o.caddy); err == nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			caddy = bi.Main.Version
 		}
 		parts = append(parts, "Caddy "+caddy)
 	}
