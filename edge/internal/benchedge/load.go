@@ -132,37 +132,21 @@ func parseH2load(out string) (loadResult, error) {
 			r.Duration, r.ReqPerSec, haveRate = d, v, true
 		case strings.HasPrefix(line, "requests: "):
 			// "requests: 698000 total, 698000 started, 698000 done, 697990 succeeded, 10 failed, 10 errored, 0 timeout"
-			for _, part := range strings.Split(strings.TrimPrefix(line, "requests: "), ",") {
-				kv := strings.Fields(part)
-				if len(kv) != 2 {
-					return r, fmt.Errorf("h2load: %q: unexpected format", line)
-				}
-				n, err := strconv.ParseInt(kv[0], 10, 64)
-				if err != nil {
-					return r, fmt.Errorf("h2load: %q: %w", line, err)
-				}
-				switch kv[1] {
-				case "done":
-					r.Requests, haveCount = n, true
-				case "failed", "timeout":
-					r.Errors += n
-				}
+			counts, err := h2loadCounts(strings.TrimPrefix(line, "requests: "))
+			if err != nil {
+				return r, fmt.Errorf("h2load: %q: %w", line, err)
 			}
+			if done, ok := counts["done"]; ok {
+				r.Requests, haveCount = done, true
+			}
+			r.Errors += counts["failed"] + counts["timeout"]
 		case strings.HasPrefix(line, "status codes: "):
 			// "status codes: 698000 2xx, 0 3xx, 0 4xx, 0 5xx"
-			for _, part := range strings.Split(strings.TrimPrefix(line, "status codes: "), ",") {
-				kv := strings.Fields(part)
-				if len(kv) != 2 {
-					return r, fmt.Errorf("h2load: %q: unexpected format", line)
-				}
-				n, err := strconv.ParseInt(kv[0], 10, 64)
-				if err != nil {
-					return r, fmt.Errorf("h2load: %q: %w", line, err)
-				}
-				if kv[1] == "4xx" || kv[1] == "5xx" {
-					r.Errors += n
-				}
+			counts, err := h2loadCounts(strings.TrimPrefix(line, "status codes: "))
+			if err != nil {
+				return r, fmt.Errorf("h2load: %q: %w", line, err)
 			}
+			r.Errors += counts["4xx"] + counts["5xx"]
 		}
 	}
 	if !haveRate || !haveCount {
@@ -208,4 +192,21 @@ func percentile(sorted []int64, p float64) int64 {
 	rank := int(p/100*float64(len(sorted))+0.999999999) - 1
 	rank = max(0, min(rank, len(sorted)-1))
 	return sorted[rank]
+}
+
+// h2loadCounts reads one of h2load's "N label, N label, ..." lists.
+func h2loadCounts(list string) (map[string]int64, error) {
+	counts := make(map[string]int64)
+	for part := range strings.SplitSeq(list, ",") {
+		kv := strings.Fields(part)
+		if len(kv) != 2 {
+			return nil, fmt.Errorf("%q: unexpected format", part)
+		}
+		n, err := strconv.ParseInt(kv[0], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		counts[kv[1]] = n
+	}
+	return counts, nil
 }
