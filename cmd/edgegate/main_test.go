@@ -428,26 +428,7 @@ distributions:
 	}
 	wg.Wait()
 
-	logged := map[string]bool{}
-	files, _ := filepath.Glob(filepath.Join(logDir, "*"))
-	for _, file := range files {
-		rc, err := accesslog.Open(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := accesslog.NewReader(rc, file)
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			logged[rec.RequestID] = true
-		}
-		rc.Close()
-	}
+	logged := loggedRequestIDs(t, logDir)
 	if len(ids) < 100 {
 		t.Fatalf("only %d responses before SIGTERM; the load did not run", len(ids))
 	}
@@ -574,29 +555,7 @@ distributions:
 	if strings.Contains(stderr.String(), "drain timed out") {
 		t.Fatalf("drain timed out with requests in flight:\n%s", stderr.String())
 	}
-	logged := map[string]bool{}
-	files, err := filepath.Glob(filepath.Join(logDir, "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, file := range files {
-		rc, err := accesslog.Open(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := accesslog.NewReader(rc, file)
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			logged[rec.RequestID] = true
-		}
-		rc.Close()
-	}
+	logged := loggedRequestIDs(t, logDir)
 	for _, id := range ids {
 		if !logged[id] {
 			t.Fatalf("drained response %s has no log line", id)
@@ -672,4 +631,34 @@ func TestBinaryLinksNoTesting(t *testing.T) {
 			t.Errorf("edgegate links %s", pkg)
 		}
 	}
+}
+
+// loggedRequestIDs is the set of request ids in the standard log files
+// (plain or gzipped) in dir.
+func loggedRequestIDs(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := map[string]bool{}
+	for _, file := range files {
+		rc, err := accesslog.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := accesslog.NewReader(rc, file)
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			logged[rec.RequestID] = true
+		}
+		rc.Close()
+	}
+	return logged
 }
