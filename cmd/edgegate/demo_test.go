@@ -265,9 +265,6 @@ func TestDemo(t *testing.T) {
 // after SIGINT it exits 0 and has left nothing behind, in its directory,
 // TMPDIR or HOME.
 func TestDemoCopiedBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	dir, tmp, home, empty := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 	bin := filepath.Join(dir, "edgegate")
 	build := exec.Command("go", "build", "-o", bin, ".")
