@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/edgegate/edgegate/internal/hostname"
 	"github.com/edgegate/edgegate/internal/pki"
 	"github.com/rs/zerolog"
 )
@@ -253,10 +254,7 @@ func (m *Manager) HTTPChallengeHandler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		host := hostname.WithoutPort(r.Host)
 		if !m.acmeNames[normalize(host)] {
 			next.ServeHTTP(w, r) // never look up storage for names we do not manage
 			return

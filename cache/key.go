@@ -3,11 +3,12 @@ package cache
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/edgegate/edgegate/internal/hostname"
 )
 
 // Key layout: "K1", then sections in a fixed order, each a count followed by
@@ -101,14 +102,7 @@ func VaryKey(primary string, fields []string, viewer http.Header) string {
 // keyHost lower-cases the Host and drops a port: the edge routes by name
 // only, so ":443" must not split the cache.
 func keyHost(h string) string {
-	// Without a colon there is no port, and SplitHostPort would allocate an
-	// error to say so on every request.
-	if strings.Contains(h, ":") {
-		if host, _, err := net.SplitHostPort(h); err == nil {
-			h = host
-		}
-	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
+	return strings.TrimSuffix(strings.ToLower(hostname.WithoutPort(h)), ".")
 }
 
 func keyHeaderNames(hs []string) []string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/edge/accesslog"
+	"github.com/edgegate/edgegate/internal/hostname"
 	"github.com/edgegate/edgegate/internal/urlpath"
 )
 
@@ -200,13 +201,7 @@ func (s *Server) redirect(ex *exchange, r *http.Request, host string, status int
 }
 
 func stripPort(hostport string) string {
-	if !strings.Contains(hostport, ":") {
-		return strings.Trim(hostport, "[]") // no port: SplitHostPort would fail, at an allocation per request
-	}
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.Trim(hostport, "[]")
+	return strings.Trim(hostname.WithoutPort(hostport), "[]")
 }
 
 // finish settles the result types of a cut exchange and writes its line.

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/hostname"
 	"github.com/edgegate/edgegate/internal/tlsname"
 	"github.com/edgegate/edgegate/origin/accesslog"
 )
@@ -282,10 +283,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // redirect answers with the configured redirect, keeping host, path and
 // query, and returns the Location.
 func (h *httpHandler) redirect(w http.ResponseWriter, r *http.Request, rd *Redirect) string {
-	host := r.Host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		host = hh
-	}
+	host := hostname.WithoutPort(r.Host)
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if host == "" {
 		http.Error(w, "400 Bad Request: no Host header to redirect to", http.StatusBadRequest)
@@ -334,7 +332,7 @@ func (h *httpHandler) finish(r *http.Request, rec *responseRecorder, st *reqStat
 		RequestProcessing: accesslog.NotReached, TargetProcessing: accesslog.NotReached, ResponseProcessing: accesslog.NotReached,
 		ELBStatus: status, TargetStatus: st.targetStatus,
 		ReceivedBytes: requestHeaderBytes(r), SentBytes: rec.headerBytes + rec.bodyBytes,
-		Request:   r.Method + " " + h.scheme + "://" + hostOnly(r.Host) + ":" + strconv.Itoa(h.l.port) + r.URL.RequestURI() + " " + r.Proto,
+		Request:   r.Method + " " + h.scheme + "://" + hostname.WithoutPort(r.Host) + ":" + strconv.Itoa(h.l.port) + r.URL.RequestURI() + " " + r.Proto,
 		UserAgent: r.UserAgent(), Actions: action, RedirectURL: redirectURL, ErrorReason: st.reason,
 	}
 	if body != nil {
@@ -372,13 +370,6 @@ func (h *httpHandler) finish(r *http.Request, rec *responseRecorder, st *reqStat
 	}
 	h.l.s.metrics.add(mRequests, 1, "listener", h.l.name, "code", code)
 	h.l.s.logRecord(h.l, &out)
-}
-
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return hostport
 }
 
 // requestHeaderBytes estimates the size of the request line and headers as

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/edgegate/edgegate/internal/hostname"
 )
 
 // Guard is the policy of one admin listener.
@@ -120,11 +122,7 @@ func (g Guard) tokenOK(r *http.Request) bool {
 
 // hostAllowed accepts an IP literal or localhost, with or without a port.
 func hostAllowed(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
+	host := strings.Trim(hostname.WithoutPort(hostport), "[]")
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
