@@ -7,9 +7,10 @@ import "math"
 // The tier weighs an object by its real heap cost (cache.Memory), so the
 // factor is room for garbage between collections (issue 14 measured 1.5x
 // when the tier undercounted), and the base covers everything else:
-// connections, TLS state, copy buffers, responses in flight, the runtime. Near the limit the garbage collector works
-// harder instead of letting garbage grow the heap; it is a soft limit, so
-// a live heap above it is slowed, not killed.
+// connections, TLS state, copy buffers, responses in flight, the runtime.
+// Near the limit the garbage collector works harder instead of letting
+// garbage grow the heap; it is a soft limit, so a live heap above it is
+// slowed, not killed.
 const (
 	memoryLimitFactor = 1.5
 	memoryLimitBase   = 256 << 20
